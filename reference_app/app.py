@@ -1,0 +1,430 @@
+"""The application: routing, responders, middleware, error handling and the ASGI entry point.
+
+Request flow (one HTTP request)::
+
+    __call__ ─► middleware.process_request ─► route (404/405/OPTIONS/HEAD)
+             ─► Content-Length vs max_body_size (413 before any body is read)
+             ─► middleware.process_resource ─► responder(req, resp, **params)
+             ─► error handlers (on any exception) ─► middleware.process_response (reversed)
+             ─► transmit.send_response ─► background jobs (if the responder succeeded)
+
+Responders are ``async def on_<method>(self, req, resp, **params)`` on a resource object added
+with :meth:`App.add_route`, or async functions registered with :meth:`App.route`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final, Protocol
+
+from . import spec
+from .background import JobRunner
+from .errors import (
+    HTTPError,
+    HTTPMethodNotAllowed,
+    HTTPNotFound,
+    HTTPPayloadTooLarge,
+    ResponseAborted,
+)
+from .lifespan import Hook, Lifespan
+from .media import BaseHandler, Handlers
+from .request import Request
+from .response import Response
+from .routing import ConverterFactory, Router
+from .stream import BoundedStream
+from .transmit import Outcome, close_body_sources, send_response
+from .types import Receive, Scope, Send
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "HTTP_METHODS", "App", "ErrorHandler", "Responder"]
+
+logger = logging.getLogger("reference_app")
+
+#: The methods a resource may have responders for (``on_get`` ... ``on_options``).
+HTTP_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+#: The default request body limit: 16 MiB. Routes that stream large uploads raise or lift it.
+DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
+
+Responder = Callable[..., Awaitable[None]]
+#: ``async def handler(req, resp, error, params) -> None``
+ErrorHandler = Callable[[Request, Response, Any, dict[str, Any]], Awaitable[None]]
+
+_UNSET: Final[Any] = object()
+
+
+class Middleware(Protocol):
+    """A middleware component: any of these async methods, all optional.
+
+    * ``process_request(req, resp)``: before routing; it may answer the request itself by
+      filling ``resp`` and setting ``resp.complete = True`` (routing and the responder are then
+      skipped), or by raising :class:`~reference_app.errors.HTTPError`.
+    * ``process_resource(req, resp, resource, params)``: after routing, before the responder.
+    * ``process_response(req, resp, resource, req_succeeded)``: after the responder or error
+      handler, before the response is sent (called in reverse order).
+    * ``process_startup(scope, event)`` / ``process_shutdown(scope, event)``: lifespan.
+    """
+
+
+class _Completed(Exception):
+    """Raised when ``process_request`` completed the response itself."""
+
+
+class _Route:
+    """What the router finds: the responders of one template, and per-route options."""
+
+    __slots__ = ("allow", "max_body_size", "resource", "responders", "template")
+
+    def __init__(
+        self, template: str, resource: object, responders: dict[str, Responder], limit: Any
+    ) -> None:
+        self.template = template
+        self.resource = resource
+        self.responders = responders
+        self.max_body_size: int | Any | None = limit
+        self.allow = ""
+        self.refresh()
+
+    def refresh(self) -> None:
+        methods = set(self.responders) | {"OPTIONS"}
+        if "GET" in methods:
+            methods.add("HEAD")
+        self.allow = ", ".join(sorted(methods))
+
+
+class App:
+    """An ASGI 3 application.
+
+    Args:
+        middleware: middleware components, outermost first.
+        media_handlers: media handlers by media type (default: JSON and URL-encoded forms).
+        max_body_size: the default request body limit in bytes (None: no limit); a Content-Length
+            over it is answered 413 before the body is read, and a body of unknown length that
+            crosses it fails with 413 while it is read.
+        sse_keepalive: seconds of silence after which SSE streams send a ``: ping`` comment
+            (None: never, unless the response asks).
+        shutdown_timeout: how long lifespan shutdown waits for background jobs before it
+            cancels them.
+        converters: extra route field converters, by name.
+    """
+
+    def __init__(
+        self,
+        *,
+        middleware: Iterable[object] = (),
+        media_handlers: Mapping[str, BaseHandler] | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        sse_keepalive: float | None = None,
+        shutdown_timeout: float = 10.0,
+        converters: Mapping[str, ConverterFactory] | None = None,
+    ) -> None:
+        self.media_handlers = Handlers(media_handlers)
+        self.max_body_size = max_body_size
+        self.sse_keepalive = sse_keepalive
+        self.shutdown_timeout = shutdown_timeout
+        self.jobs = JobRunner()
+        self.lifespan = Lifespan()
+        self._router: Router[_Route] = Router(converters)
+        self._routes: dict[str, _Route] = {}
+        self._function_routes: set[str] = set()
+        self._error_handlers: dict[type[BaseException], ErrorHandler] = {
+            HTTPError: _render_http_error
+        }
+        self._request_mw: list[Callable[..., Awaitable[None]]] = []
+        self._resource_mw: list[Callable[..., Awaitable[None]]] = []
+        self._response_mw: list[Callable[..., Awaitable[None]]] = []
+        for component in middleware:
+            self.add_middleware(component)
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def add_route(
+        self, template: str, resource: object, *, max_body_size: int | Any | None = _UNSET
+    ) -> None:
+        """Route ``template`` to ``resource``, whose ``on_<method>`` responders must be async.
+
+        Args:
+            template: a URI template (see :mod:`reference_app.routing`).
+            resource: an object with ``async def on_get(self, req, resp, **params)`` etc.
+            max_body_size: this route's body limit, overriding the app's (None: no limit).
+
+        Raises:
+            TypeError: a responder is not a coroutine function, or there is none.
+            RouteTemplateError: the template is invalid or ambiguous with an existing one.
+        """
+        responders: dict[str, Responder] = {}
+        for method in HTTP_METHODS:
+            responder = getattr(resource, f"on_{method.lower()}", None)
+            if responder is None:
+                continue
+            if not inspect.iscoroutinefunction(responder):
+                raise TypeError(
+                    f"{type(resource).__name__}.on_{method.lower()} must be a coroutine function "
+                    "(async def): the ASGI App cannot call sync responders"
+                )
+            responders[method] = responder
+        if not responders:
+            raise TypeError(f"{resource!r} has no on_<method> responders")
+        self._add(_Route(template, resource, responders, max_body_size))
+
+    def route(
+        self,
+        template: str,
+        methods: Iterable[str] = ("GET",),
+        *,
+        max_body_size: int | Any | None = _UNSET,
+    ) -> Callable[[Responder], Responder]:
+        """Decorator form: route ``methods`` of ``template`` to an async function.
+
+        ``@app.route('/hello-world', methods={'GET'})`` registers
+        ``async def hello(req, resp, **params)``. Several functions may share a template with
+        different methods.
+        """
+        wanted = [method.upper() for method in methods]
+        for method in wanted:
+            if method not in HTTP_METHODS:
+                raise ValueError(f"unsupported method {method!r}; one of {', '.join(HTTP_METHODS)}")
+
+        def register(function: Responder) -> Responder:
+            if not inspect.iscoroutinefunction(function):
+                raise TypeError(f"{function!r} must be a coroutine function (async def)")
+            route = self._routes.get(template)
+            if route is None:
+                self._add(
+                    _Route(template, function, dict.fromkeys(wanted, function), max_body_size)
+                )
+                self._function_routes.add(template)
+                return function
+            if template not in self._function_routes:
+                raise ValueError(f"{template!r} is already routed to a resource")
+            for method in wanted:
+                if method in route.responders:
+                    raise ValueError(f"{method} {template} is already routed")
+                route.responders[method] = function
+            route.refresh()
+            return function
+
+        return register
+
+    def _add(self, route: _Route) -> None:
+        self._router.add(route.template, route)
+        self._routes[route.template] = route
+
+    def add_error_handler(self, exception: type[BaseException], handler: ErrorHandler) -> None:
+        """Handle ``exception`` (and subclasses) with ``async def handler(req, resp, ex, params)``.
+
+        The most specific handler (by the exception's MRO) wins. The default handler of
+        :class:`HTTPError` renders it as JSON; other exceptions become a logged 500.
+        """
+        if not inspect.iscoroutinefunction(handler):
+            raise TypeError("an error handler must be a coroutine function")
+        self._error_handlers[exception] = handler
+
+    def add_middleware(self, component: object) -> None:
+        """Add a middleware component (see :class:`Middleware`)."""
+        found = False
+        for name, chain in (
+            ("process_request", self._request_mw),
+            ("process_resource", self._resource_mw),
+            ("process_response", self._response_mw),
+        ):
+            method = getattr(component, name, None)
+            if method is not None:
+                if not inspect.iscoroutinefunction(method):
+                    raise TypeError(f"{type(component).__name__}.{name} must be async")
+                chain.insert(0, method) if name == "process_response" else chain.append(method)
+                found = True
+        for name, hooks in (
+            ("process_startup", self.lifespan.startup),
+            ("process_shutdown", self.lifespan.shutdown),
+        ):
+            method = getattr(component, name, None)
+            if method is not None:
+                hooks.append(_lifespan_middleware_hook(method))
+                found = True
+        if not found:
+            raise TypeError(f"{component!r} has no middleware methods")
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Register ``async def hook(state)`` to run at lifespan startup (usable as a decorator)."""
+        if not inspect.iscoroutinefunction(hook):
+            raise TypeError("a startup hook must be a coroutine function")
+        self.lifespan.startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Register ``async def hook(state)`` to run at lifespan shutdown (a decorator too)."""
+        if not inspect.iscoroutinefunction(hook):
+            raise TypeError("a shutdown hook must be a coroutine function")
+        self.lifespan.shutdown.append(hook)
+        return hook
+
+    # -- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI 3 entry point."""
+        kind = scope["type"]
+        if kind == spec.HTTP:
+            await self._http(scope, receive, send)
+        elif kind == spec.LIFESPAN:
+            await self.lifespan.serve(scope, receive, send, self.jobs, self.shutdown_timeout)
+        elif kind == spec.WEBSOCKET:
+            # No WebSocket routes: refuse the handshake (the server answers 403).
+            await receive()
+            await send({"type": spec.WEBSOCKET_CLOSE, "code": 1000})
+        else:
+            raise ValueError(f"unsupported ASGI scope type {kind!r}")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        req = Request(
+            scope, receive, max_body_size=self.max_body_size, media_handlers=self.media_handlers
+        )
+        resp = Response(req)
+        route: _Route | None = None
+        params: dict[str, Any] = {}
+        head = False
+        try:
+            if not self.lifespan.observed and self.lifespan.startup:
+                await self._fallback_state(scope)
+            for process_request in self._request_mw:
+                await process_request(req, resp)
+            if resp.complete:
+                raise _Completed
+            found = self._router.find(scope["path"])
+            if found is None:
+                raise HTTPNotFound()
+            route, params = found
+            method = scope["method"]
+            responder = route.responders.get(method)
+            if responder is None:
+                responder, head = self._fallback_responder(route, method)
+            if route.max_body_size is not _UNSET:
+                req._max_body_size = route.max_body_size
+            limit = req._max_body_size
+            if limit is not None and (length := req.content_length) is not None and length > limit:
+                raise HTTPPayloadTooLarge(
+                    description=f"Content-Length {length} is over the limit of {limit} bytes."
+                )
+            for process_resource in self._resource_mw:
+                await process_resource(req, resp, route.resource, params)
+            await responder(req, resp, **params)
+            succeeded = True
+        except _Completed:
+            succeeded = True
+        except Exception as error:
+            succeeded = False
+            await self._handle_error(req, resp, error, params)
+        resource = route.resource if route is not None else None
+        for process_response in self._response_mw:
+            try:
+                await process_response(req, resp, resource, succeeded)
+            except Exception as error:
+                succeeded = False
+                await self._handle_error(req, resp, error, params)
+        await self._send(req, resp, send, head, succeeded)
+
+    def _fallback_responder(self, route: _Route, method: str) -> tuple[Responder, bool]:
+        if method == "HEAD" and "GET" in route.responders:
+            return route.responders["GET"], True
+        if method == "OPTIONS":
+            allow = route.allow
+
+            async def options(req: Request, resp: Response, **params: Any) -> None:
+                resp.status = 200
+                resp.set_header("allow", allow)
+
+            return options, False
+        raise HTTPMethodNotAllowed(route.allow.split(", "))
+
+    async def _send(
+        self, req: Request, resp: Response, send: Send, head: bool, succeeded: bool
+    ) -> None:
+        body_stream = req.stream_if_created
+        if body_stream is None:
+            # The app never asked for the body: while a response streams, whatever of it
+            # arrives is unwanted (Rule 6 of reference_app.stream).
+            body_stream = BoundedStream(req._receive, None, None)
+            body_stream.abandon()
+        try:
+            outcome = await send_response(
+                resp,
+                send,
+                head=head or req.method == "HEAD",
+                body_stream=body_stream,
+                media_handlers=self.media_handlers,
+                sse_keepalive=self.sse_keepalive,
+            )
+        except ResponseAborted:
+            if resp.jobs:
+                logger.warning(
+                    "dropping %d background job(s) of an aborted response", len(resp.jobs)
+                )
+            raise
+        except Exception as error:
+            # The response could not even start (e.g. media that does not serialize).
+            await close_body_sources(resp)
+            fallback = Response(req)
+            await self._handle_error(req, fallback, error, {})
+            await send_response(
+                fallback,
+                send,
+                head=head,
+                body_stream=body_stream,
+                media_handlers=self.media_handlers,
+                sse_keepalive=None,
+            )
+            return
+        if resp.jobs:
+            if succeeded:
+                self.jobs.start(resp.jobs)
+            else:
+                logger.info("dropping %d background job(s): the responder failed", len(resp.jobs))
+        if outcome == Outcome.DISCONNECTED:
+            logger.debug("client disconnected during %s %s", req.method, req.path)
+
+    async def _handle_error(
+        self, req: Request, resp: Response, error: Exception, params: dict[str, Any]
+    ) -> None:
+        await close_body_sources(resp)
+        handler = None
+        for kind in type(error).__mro__:
+            handler = self._error_handlers.get(kind)
+            if handler is not None:
+                break
+        if handler is not None:
+            try:
+                await handler(req, resp, error, params)
+                return
+            except Exception as handler_error:
+                logger.exception("error handler %r failed", handler)
+                error = handler_error
+        logger.error("unhandled error in %s %s", req.method, req.path, exc_info=error)
+        await _render_http_error(req, resp, HTTPError(500), params)
+
+    async def _fallback_state(self, scope: Scope) -> None:
+        state = self.lifespan.fallback_state
+        if state is None:
+            state = await self.lifespan.fallback_startup()
+        scope["state"] = dict(state)
+
+
+async def _render_http_error(
+    req: Request, resp: Response, error: HTTPError, params: dict[str, Any]
+) -> None:
+    """The default handler of :class:`HTTPError`: a JSON body with title and description."""
+    resp.status = error.status
+    resp.text = resp.media = resp.stream = resp.sse = None
+    resp.data = error.to_json()
+    resp.set_header("content-type", "application/json")
+    for name, value in error.headers:
+        resp.set_header(name, value)
+
+
+def _lifespan_middleware_hook(method: Callable[..., Awaitable[None]]) -> Hook:
+    async def hook(state: dict[str, Any]) -> None:
+        await method({"type": spec.LIFESPAN, "state": state}, {})
+
+    hook.__qualname__ = getattr(method, "__qualname__", "middleware hook")
+    if not inspect.iscoroutinefunction(method):
+        raise TypeError("process_startup/process_shutdown must be async")
+    return hook

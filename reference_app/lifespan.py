@@ -1,0 +1,100 @@
+"""The lifespan protocol: startup and shutdown hooks, and the state they share with requests.
+
+ASGI lifespan spec 2.0 (https://asgi.readthedocs.io/en/latest/specs/lifespan.html):
+
+* on ``lifespan.startup`` the startup hooks run in order with the lifespan ``state`` dict; the
+  server copies that dict (shallowly) into every request scope as ``scope["state"]``. If a hook
+  raises, the app answers ``lifespan.startup.failed`` with ``"ExceptionType: message"`` and logs
+  the traceback, and the server exits;
+* on ``lifespan.shutdown`` the app first drains pending background jobs (up to
+  ``shutdown_timeout``), then runs the shutdown hooks in order; a failure is
+  ``lifespan.shutdown.failed`` with the message.
+
+A server without lifespan (daphne) never calls the app with a lifespan scope. Then, so that the
+app still works, the first request runs the startup hooks itself (once, behind a lock) and every
+request gets a shallow copy of that state; shutdown hooks cannot run there, as nothing tells the
+app the server is stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import spec
+from .background import JobRunner
+from .types import Receive, Scope, Send
+
+__all__ = ["Hook", "Lifespan"]
+
+logger = logging.getLogger("reference_app")
+
+#: A startup or shutdown hook: an async function of the lifespan state.
+Hook = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Lifespan:
+    """The startup/shutdown hooks of an app and the state they fill."""
+
+    __slots__ = ("_fallback_lock", "fallback_state", "observed", "shutdown", "startup")
+
+    def __init__(self) -> None:
+        self.startup: list[Hook] = []
+        self.shutdown: list[Hook] = []
+        #: True once a server has called the app with a lifespan scope.
+        self.observed = False
+        #: The state of a startup run by the first request (servers without lifespan).
+        self.fallback_state: dict[str, Any] | None = None
+        self._fallback_lock: asyncio.Lock | None = None
+
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, jobs: JobRunner, timeout: float
+    ) -> None:
+        """Answer the lifespan protocol until shutdown."""
+        self.observed = True
+        state: dict[str, Any] = scope.get("state")  # type: ignore[assignment]
+        if state is None:
+            state = {}
+        while True:
+            message = await receive()
+            if message["type"] == spec.LIFESPAN_STARTUP:
+                failure = await self._run(self.startup, state, "startup")
+                if failure is not None:
+                    await send({"type": spec.LIFESPAN_STARTUP_FAILED, "message": failure})
+                    return
+                await send({"type": spec.LIFESPAN_STARTUP_COMPLETE})
+            elif message["type"] == spec.LIFESPAN_SHUTDOWN:
+                await jobs.drain(timeout)
+                failure = await self._run(self.shutdown, state, "shutdown")
+                if failure is not None:
+                    await send({"type": spec.LIFESPAN_SHUTDOWN_FAILED, "message": failure})
+                else:
+                    await send({"type": spec.LIFESPAN_SHUTDOWN_COMPLETE})
+                return
+
+    async def fallback_startup(self) -> dict[str, Any]:
+        """Run the startup hooks once for a server that never sent lifespan; return the state."""
+        if self._fallback_lock is None:
+            self._fallback_lock = asyncio.Lock()
+        async with self._fallback_lock:
+            if self.fallback_state is None:
+                state: dict[str, Any] = {}
+                logger.info("no lifespan from the server: running startup hooks on first request")
+                for hook in self.startup:
+                    await hook(state)
+                self.fallback_state = state
+        return self.fallback_state
+
+    @staticmethod
+    async def _run(hooks: list[Hook], state: dict[str, Any], phase: str) -> str | None:
+        for hook in hooks:
+            try:
+                await hook(state)
+            except Exception as error:
+                logger.exception(
+                    "lifespan %s hook %s failed", phase, getattr(hook, "__qualname__", hook)
+                )
+                return f"{type(error).__name__}: {error}"
+        return None

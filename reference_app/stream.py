@@ -1,0 +1,299 @@
+"""The request body: a bounded, lazily read stream that is the single owner of ``receive()``.
+
+Theory of operation
+-------------------
+ASGI delivers the request body as ``http.request`` messages (``body``, ``more_body``) and signals a
+gone client with ``http.disconnect`` (ASGI HTTP spec 2.5, "Request - receive event" and
+"Disconnected - receive event"). Two parties in a request want ``receive()``: the app reading its
+body, and the framework watching for a disconnect while it streams a response. Falcon lets its SSE
+watcher call ``receive()`` on its own, so the body can no longer be read; here both go through
+this object:
+
+* Rule 1: ``receive()`` is never called until someone needs it. A request whose body is never read
+  never calls ``receive()``, so a server that sends ``100 Continue`` on the first ``receive()``
+  (uvicorn) does not invite a body the app is about to refuse with 413.
+* Rule 2: reads are bounded by Content-Length: bytes past it are dropped and never returned, and
+  ``read(n)`` never returns more than ``n`` bytes. A body that ends before Content-Length bytes is
+  an :class:`~reference_app.errors.IncompleteBodyError` (400).
+* Rule 3: once a body is complete, reads return ``b""`` without calling ``receive()`` again
+  (which would block until the client leaves).
+* Rule 4: a disconnect in the middle of the body raises
+  :class:`~reference_app.errors.ClientDisconnected` from that read and from every later one: an app
+  never gets a silent partial body.
+* Rule 5: ``max_size`` bounds how many bytes may arrive: crossing it raises
+  :class:`~reference_app.errors.HTTPPayloadTooLarge` (413) while streaming, so memory stays bounded.
+* Rule 6: while a response streams, :meth:`BoundedStream.wait_disconnect` receives on the app's
+  behalf. A body message it receives goes to the reader (one at a time: the watcher waits until
+  the reader has taken it, which is backpressure) if the app has started reading the body; if the
+  app never touched the body, the rest is discarded and a later read raises
+  :class:`~reference_app.errors.OperationNotAllowed` rather than returning a partial body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from . import spec
+from .errors import (
+    ClientDisconnected,
+    HTTPPayloadTooLarge,
+    IncompleteBodyError,
+    OperationNotAllowed,
+)
+from .types import Message, Receive
+
+__all__ = ["BoundedStream"]
+
+_DISCONNECT: Message = {"type": spec.HTTP_DISCONNECT}
+
+
+class BoundedStream:
+    """The request body as an async stream, bounded by Content-Length and by ``max_size``.
+
+    ``req.stream`` and ``req.bounded_stream`` are this object. Use one of ``async for chunk in
+    stream``, ``await stream.read(n)`` in a loop, or ``await stream.read()`` /
+    ``await stream.readall()`` for the whole body; don't mix iteration with ``read()`` while either
+    is unfinished.
+
+    Args:
+        receive: the ASGI receive callable of the request.
+        content_length: the declared Content-Length, or None for a body of unknown length.
+        max_size: the most bytes the body may have, or None for no limit.
+    """
+
+    __slots__ = (
+        "_abandoned",
+        "_buffer",
+        "_closed",
+        "_disconnected",
+        "_eof",
+        "_error",
+        "_handed",
+        "_iterating",
+        "_length",
+        "_lock",
+        "_max",
+        "_offset",
+        "_pending",
+        "_receive",
+        "_received",
+        "_taken",
+        "_touched",
+    )
+
+    def __init__(
+        self, receive: Receive, content_length: int | None = None, max_size: int | None = None
+    ) -> None:
+        self._receive = receive
+        self._length = content_length
+        self._max = max_size
+        self._buffer = b""
+        self._offset = 0
+        self._received = 0  # body bytes accepted from the server (never more than the length)
+        self._handed = 0  # body bytes handed to the app (tell())
+        self._eof = content_length == 0
+        self._closed = False
+        self._disconnected = False
+        self._error: BaseException | None = None
+        self._iterating = False
+        self._touched = False
+        self._abandoned = False
+        self._lock = asyncio.Lock()
+        self._pending: Message | None = None  # a message the watcher received for the reader
+        self._taken = asyncio.Event()
+        self._taken.set()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def eof(self) -> bool:
+        """True once the whole body has been handed to the app."""
+        return self._eof and self._offset >= len(self._buffer)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared Content-Length, or None."""
+        return self._length
+
+    def tell(self) -> int:
+        """Return how many body bytes have been handed to the app so far."""
+        return self._handed
+
+    async def read(self, size: int | None = -1) -> bytes:
+        """Read up to ``size`` bytes (never more), or the rest of the body if ``size`` is -1/None.
+
+        Returns ``b""`` at the end of the body, as often as it is called, without blocking.
+
+        Raises:
+            ClientDisconnected: the client left in the middle of the body.
+            HTTPPayloadTooLarge: the body crossed ``max_size``.
+            IncompleteBodyError: the body ended before Content-Length bytes.
+            OperationNotAllowed: the stream is closed, or is being iterated.
+        """
+        if size is None or size < 0:
+            return await self.readall()
+        self._check_usable()
+        if size == 0:
+            return b""
+        if self._offset >= len(self._buffer) and not await self._fill():
+            return b""
+        start = self._offset
+        chunk = self._buffer[start : start + size]
+        self._offset = start + len(chunk)
+        self._handed += len(chunk)
+        return chunk
+
+    async def readall(self) -> bytes:
+        """Read and return the rest of the body. Raises as :meth:`read` does."""
+        self._check_usable()
+        parts = [self._buffer[self._offset :]] if self._offset < len(self._buffer) else []
+        self._buffer, self._offset = b"", 0
+        while await self._fill():
+            parts.append(self._buffer)
+            self._buffer = b""
+        data = b"".join(parts)
+        self._handed += len(data)
+        return data
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._check_usable()
+        if self._iterating:
+            raise OperationNotAllowed("the request body is already being iterated over")
+        self._iterating = True
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        try:
+            if self._offset < len(self._buffer):
+                chunk = self._buffer[self._offset :]
+                self._buffer, self._offset = b"", 0
+                self._handed += len(chunk)
+                yield chunk
+            while await self._fill():
+                chunk, self._buffer = self._buffer, b""
+                self._handed += len(chunk)
+                yield chunk
+        finally:
+            self._iterating = False
+
+    async def exhaust(self) -> None:
+        """Read and discard the rest of the body. Raises as :meth:`read` does."""
+        self._check_usable()
+        self._buffer, self._offset = b"", 0
+        while await self._fill():
+            self._handed += len(self._buffer)
+            self._buffer = b""
+
+    def close(self) -> None:
+        """Close the stream: later reads raise :class:`OperationNotAllowed`. Idempotent."""
+        self._closed = True
+        self._buffer, self._offset = b"", 0
+
+    # -- the framework's side -----------------------------------------------------------------
+
+    @property
+    def touched(self) -> bool:
+        """True once the app has started reading the body in any way."""
+        return self._touched
+
+    @property
+    def disconnected(self) -> bool:
+        """True once ``http.disconnect`` has been received."""
+        return self._disconnected
+
+    def abandon(self) -> None:
+        """Mark the unread rest of the body as unwanted (see Rule 6 of the module docstring)."""
+        if not self._touched:
+            self._abandoned = True
+
+    async def wait_disconnect(self) -> None:
+        """Return once the client has disconnected; receives on the app's behalf meanwhile."""
+        while not self._disconnected:
+            await self._taken.wait()
+            async with self._lock:
+                if self._disconnected:
+                    return
+                message = await self._receive()
+            if message["type"] == spec.HTTP_DISCONNECT:
+                self._disconnected = True
+            if self._eof or self._abandoned or self._closed:
+                continue  # a body message nobody will read: drop it
+            if self._error is None and not self._touched:
+                # The app never read the body and is already streaming its response.
+                self._abandoned = True
+                continue
+            self._pending = message
+            self._taken.clear()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        self._touched = True
+        if self._closed:
+            raise OperationNotAllowed("the request body stream is closed")
+        if self._abandoned:
+            raise OperationNotAllowed(
+                "the request body was discarded: the response started streaming before the "
+                "responder read it (read req.stream before returning to stream both ways)"
+            )
+        if self._error is not None:
+            raise self._error
+
+    async def _next_message(self) -> Message:
+        if self._pending is None and not self._disconnected:
+            async with self._lock:
+                if self._pending is None and not self._disconnected:
+                    return await self._receive()
+        if self._pending is None:
+            return _DISCONNECT
+        message, self._pending = self._pending, None
+        self._taken.set()
+        return message
+
+    async def _fill(self) -> bool:
+        """Receive until there is unread data in the buffer; False at the end of the body."""
+        while not self._eof:
+            if self._error is not None:
+                raise self._error
+            message = await self._next_message()
+            if message["type"] == spec.HTTP_REQUEST:
+                body = self._accept(message)
+                if body:
+                    self._buffer, self._offset = body, 0
+                    return True
+            elif message["type"] == spec.HTTP_DISCONNECT:
+                self._disconnected = True
+                self._fail(ClientDisconnected(self._received, self._length))
+        return False
+
+    def _accept(self, message: Message) -> bytes:
+        body: bytes = message.get("body", b"")
+        more: bool = message.get("more_body", False)
+        if self._length is not None:
+            room = self._length - self._received
+            if len(body) >= room:
+                body = body[:room]  # Rule 2: bytes past Content-Length are never returned
+                self._eof = True
+        self._received += len(body)
+        if self._max is not None and self._received > self._max:
+            self._fail(
+                HTTPPayloadTooLarge(
+                    description=f"The request body is larger than the limit of {self._max} bytes."
+                )
+            )
+        if not more and not self._eof:
+            if self._length is not None:
+                self._fail(IncompleteBodyError(self._length, self._received))
+            self._eof = True
+        return body
+
+    def _fail(self, error: BaseException) -> None:
+        self._error = error
+        self._buffer, self._offset = b"", 0
+        raise error

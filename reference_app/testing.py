@@ -1,0 +1,479 @@
+"""An in-process ASGI driver for testing apps: stream, disconnect at any point, record everything.
+
+httpx's ``ASGITransport`` buffers whole responses and never delivers ``http.disconnect`` mid
+stream, so it cannot test streaming, SSE or disconnect handling. This driver plays the server:
+
+* it delivers the request body as the messages you give (any chunking, complete or not);
+* after the body, ``receive()`` blocks until the response is complete and then returns
+  ``http.disconnect``, as every real server does (servers.md §0.3);
+* :meth:`Exchange.disconnect` makes every pending and later ``receive()`` return
+  ``http.disconnect`` and every later ``send()`` a no-op (what all probed servers do);
+* every message is validated against the ASGI HTTP spec 2.5 message rules and recorded with a
+  timestamp; a violation raises :class:`ASGIProtocolError` out of ``send()``, as a strict server
+  would, and fails the exchange.
+
+This is for testing an app in process. It is never evidence about a server: the conformance
+suites run real servers over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import spec
+from .types import ASGIApp, Headers, Message, Scope
+
+__all__ = [
+    "ASGIDriver",
+    "ASGIProtocolError",
+    "Exchange",
+    "LifespanFailed",
+    "Record",
+    "Result",
+    "lifespan",
+]
+
+
+class ASGIProtocolError(AssertionError):
+    """The app sent a message the ASGI spec does not allow at that point."""
+
+
+class LifespanFailed(Exception):
+    """The app answered ``lifespan.startup.failed`` (the message is the app's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One message through the driver: when, which way (``send``/``receive``), what."""
+
+    at: float
+    direction: str
+    message: Message
+
+
+@dataclass(slots=True)
+class Result:
+    """A finished exchange."""
+
+    status: int
+    headers: Headers
+    body: bytes
+    chunks: list[bytes]
+    pushes: list[Message]
+    records: list[Record]
+    disconnected: bool = False
+
+    def header(self, name: str) -> str | None:
+        """The first value of a response header (case-insensitive), or None."""
+        key = name.lower().encode("latin-1")
+        for raw, value in self.headers:
+            if raw == key:
+                return value.decode("latin-1")
+        return None
+
+    def header_list(self, name: str) -> list[str]:
+        """All values of a response header."""
+        key = name.lower().encode("latin-1")
+        return [value.decode("latin-1") for raw, value in self.headers if raw == key]
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8."""
+        return self.body.decode()
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    def sent(self, kind: str | None = None) -> list[Message]:
+        """Messages the app sent, optionally only those of type ``kind``."""
+        return [
+            r.message
+            for r in self.records
+            if r.direction == "send" and (kind is None or r.message["type"] == kind)
+        ]
+
+    def received(self) -> list[Message]:
+        """Messages the app received."""
+        return [r.message for r in self.records if r.direction == "receive"]
+
+
+@dataclass(slots=True)
+class _State:
+    started: bool = False
+    complete: bool = False
+    status: int = 0
+    headers: Headers = field(default_factory=list)
+    chunks: list[bytes] = field(default_factory=list)
+    pushes: list[Message] = field(default_factory=list)
+
+
+class Exchange:
+    """One request in flight: drive it step by step from a test.
+
+    Create it with :meth:`ASGIDriver.stream`.
+    """
+
+    def __init__(self, app: ASGIApp, scope: Scope, body: list[bytes], complete: bool) -> None:
+        self.scope = scope
+        self.records: list[Record] = []
+        self._app = app
+        self._incoming: asyncio.Queue[Message] = asyncio.Queue()
+        for index, chunk in enumerate(body):
+            more = index < len(body) - 1 or not complete
+            self._incoming.put_nowait({"type": spec.HTTP_REQUEST, "body": chunk, "more_body": more})
+        if not body and complete:
+            self._incoming.put_nowait({"type": spec.HTTP_REQUEST, "body": b"", "more_body": False})
+        self._body_complete = complete
+        self._disconnected = False
+        self._state = _State()
+        self._events: asyncio.Queue[Message] = asyncio.Queue()
+        self._changed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    # -- the server side ------------------------------------------------------------------------
+
+    async def _receive(self) -> Message:
+        while True:
+            if self._disconnected:
+                return self._record("receive", {"type": spec.HTTP_DISCONNECT})
+            if not self._incoming.empty():
+                message = self._incoming.get_nowait()
+                if message["type"] == spec.HTTP_REQUEST and not message["more_body"]:
+                    self._body_complete = True
+                return self._record("receive", message)
+            if self._body_complete and self._state.complete:
+                return self._record("receive", {"type": spec.HTTP_DISCONNECT})
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _send(self, message: Message) -> None:
+        self._record("send", message)
+        if self._disconnected:
+            return  # no-op after disconnect, as on every probed server
+        self._validate(message)
+        self._events.put_nowait(message)
+        self._changed.set()
+
+    def _validate(self, message: Message) -> None:
+        kind = message.get("type")
+        state = self._state
+        if not isinstance(kind, str):
+            raise ASGIProtocolError(f"message without a str type: {message!r}")
+        if state.complete:
+            raise ASGIProtocolError(f"{kind!r} sent after the response was complete")
+        if kind == spec.HTTP_RESPONSE_START:
+            if state.started:
+                raise ASGIProtocolError("http.response.start sent twice")
+            status = message.get("status")
+            if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+                raise ASGIProtocolError(f"invalid status {status!r}")
+            _check_headers(message.get("headers", []))
+            state.started, state.status = True, status
+            state.headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
+        elif kind == spec.HTTP_RESPONSE_BODY:
+            if not state.started:
+                raise ASGIProtocolError("http.response.body before http.response.start")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if not isinstance(body, bytes):
+                raise ASGIProtocolError(f"body must be bytes, got {type(body).__name__}")
+            if not isinstance(more, bool):
+                raise ASGIProtocolError(f"more_body must be bool, got {more!r}")
+            state.chunks.append(body)
+            state.complete = not more
+        elif kind == spec.HTTP_RESPONSE_PUSH:
+            if not state.started:
+                raise ASGIProtocolError("http.response.push before http.response.start")
+            if spec.EXT_PUSH not in (self.scope.get("extensions") or {}):
+                raise ASGIProtocolError("http.response.push without the extension in the scope")
+            path = message.get("path")
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ASGIProtocolError(f"push path must be an absolute path str, got {path!r}")
+            _check_headers(message.get("headers", []))
+            state.pushes.append(message)
+        else:
+            raise ASGIProtocolError(f"unknown message type {kind!r}")
+
+    def _record(self, direction: str, message: Message) -> Message:
+        self.records.append(Record(time.monotonic(), direction, dict(message)))
+        return message
+
+    # -- the client side ------------------------------------------------------------------------
+
+    @property
+    def status(self) -> int:
+        """The status, once the response has started (0 before)."""
+        return self._state.status
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers, once started."""
+        return self._state.headers
+
+    @property
+    def complete(self) -> bool:
+        """True once the final body message has been sent."""
+        return self._state.complete
+
+    def send_body(self, chunk: bytes, more_body: bool = True) -> None:
+        """Deliver another request body message (for a body given as incomplete)."""
+        if self._body_complete:
+            raise RuntimeError("the request body is already complete")
+        self._incoming.put_nowait(
+            {"type": spec.HTTP_REQUEST, "body": chunk, "more_body": more_body}
+        )
+        self._changed.set()
+
+    def disconnect(self) -> None:
+        """The client goes away: receive() returns ``http.disconnect`` from now on."""
+        self._disconnected = True
+        self._changed.set()
+
+    async def next_message(self, timeout: float = 5.0) -> Message:
+        """Wait for the next message the app sends (validated)."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._events.get()
+        except TimeoutError:
+            raise TimeoutError(f"the app sent nothing for {timeout} s") from None
+
+    async def start(self, timeout: float = 5.0) -> int:
+        """Wait for ``http.response.start``; return the status."""
+        while not self._state.started:
+            await self._next_or_done(timeout)
+        return self._state.status
+
+    async def next_chunk(self, timeout: float = 5.0) -> bytes | None:
+        """Return the next non-empty body chunk, or None once the body is complete."""
+        while True:
+            if self._state.complete and self._events.empty():
+                return None
+            message = await self._next_or_done(timeout)
+            if message is None:
+                return None
+            if message["type"] == spec.HTTP_RESPONSE_BODY and message.get("body"):
+                body: bytes = message["body"]
+                return body
+
+    async def _next_or_done(self, timeout: float) -> Message | None:
+        get = asyncio.ensure_future(self._events.get())
+        assert self.task is not None
+        done, _ = await asyncio.wait(
+            (get, self.task), timeout=timeout, return_when="FIRST_COMPLETED"
+        )
+        if get in done:
+            return get.result()
+        get.cancel()
+        if self.task in done:
+            self.task.result()  # re-raise the app's exception
+            if not self._state.started:
+                raise ASGIProtocolError("the app returned without starting a response")
+            return None
+        raise TimeoutError(f"the app sent nothing for {timeout} s")
+
+    async def finish(self, timeout: float = 5.0) -> Result:
+        """Wait for the app to return and collect the result (re-raises the app's exception)."""
+        assert self.task is not None
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self.task)
+        except TimeoutError:
+            raise TimeoutError(f"the app did not return within {timeout} s") from None
+        state = self._state
+        if not self._disconnected:
+            if not state.started:
+                raise ASGIProtocolError("the app returned without starting a response")
+            if not state.complete:
+                raise ASGIProtocolError("the app returned before the final body message")
+        return Result(
+            status=state.status,
+            headers=state.headers,
+            body=b"".join(state.chunks),
+            chunks=list(state.chunks),
+            pushes=list(state.pushes),
+            records=self.records,
+            disconnected=self._disconnected,
+        )
+
+
+class ASGIDriver:
+    """Plays the server for an ASGI app, in process.
+
+    Args:
+        app: the ASGI application.
+        extensions: ``scope["extensions"]`` for every request (e.g. to advertise push).
+        state: ``scope["state"]`` for every request (shallow-copied per request).
+        http_version: ``scope["http_version"]``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        extensions: Mapping[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+        http_version: str = "1.1",
+    ) -> None:
+        self.app = app
+        self.extensions = dict(extensions) if extensions is not None else None
+        self.state = state
+        self.http_version = http_version
+
+    def scope(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        headers: Iterable[tuple[str, str]] = (),
+        scheme: str = "http",
+    ) -> Scope:
+        """Build an HTTP connection scope as a server would."""
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        if not any(name == b"host" for name, _ in raw):
+            raw.insert(0, (b"host", b"testserver"))
+        scope: Scope = {
+            "type": spec.HTTP,
+            "asgi": {"version": "3.0", "spec_version": "2.5"},
+            "http_version": self.http_version,
+            "method": method.upper(),
+            "scheme": scheme,
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode("latin-1"),
+            "root_path": "",
+            "headers": raw,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        if self.extensions is not None:
+            scope["extensions"] = self.extensions
+        if self.state is not None:
+            scope["state"] = dict(self.state)
+        return scope
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | Iterable[bytes] = b"",
+        body_complete: bool = True,
+        timeout: float = 5.0,
+    ) -> AsyncIterator[Exchange]:
+        """Start a request and yield its :class:`Exchange`; on exit, disconnect if unfinished.
+
+        Args:
+            body: the request body: bytes (one message) or the messages' bodies in order.
+            body_complete: False leaves the body open (``more_body=True`` on the last message);
+                feed more with :meth:`Exchange.send_body` or end it with a disconnect.
+            timeout: the most the exit waits for the app to return after a disconnect.
+        """
+        chunks = [body] if isinstance(body, bytes | bytearray) else list(body)
+        if chunks == [b""]:
+            chunks = []
+        scope = self.scope(method, path, query=query, headers=headers)
+        exchange = Exchange(self.app, scope, [bytes(c) for c in chunks], body_complete)
+        exchange.task = asyncio.ensure_future(self.app(scope, exchange._receive, exchange._send))
+        try:
+            yield exchange
+        finally:
+            if not exchange.task.done():
+                exchange.disconnect()
+                try:
+                    async with asyncio.timeout(timeout):
+                        await asyncio.wait((exchange.task,))
+                finally:
+                    if not exchange.task.done():
+                        exchange.task.cancel()
+                        await asyncio.wait((exchange.task,))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | Iterable[bytes] = b"",
+        timeout: float = 5.0,
+    ) -> Result:
+        """Send a whole request, wait for the whole response, and return it."""
+        async with self.stream(
+            method, path, query=query, headers=headers, body=body, timeout=timeout
+        ) as exchange:
+            return await exchange.finish(timeout)
+
+    async def get(self, path: str, **kwargs: Any) -> Result:
+        """``request("GET", path, ...)``."""
+        return await self.request("GET", path, **kwargs)
+
+
+@asynccontextmanager
+async def lifespan(
+    app: ASGIApp, *, state: dict[str, Any] | None = None, timeout: float = 5.0
+) -> AsyncIterator[dict[str, Any]]:
+    """Run the app's lifespan: startup on entry (yielding the state), shutdown on exit.
+
+    Raises:
+        LifespanFailed: the app answered ``lifespan.startup.failed``.
+    """
+    state = {} if state is None else state
+    to_app: asyncio.Queue[Message] = asyncio.Queue()
+    from_app: asyncio.Queue[Message] = asyncio.Queue()
+    scope: Scope = {
+        "type": spec.LIFESPAN,
+        "asgi": {"version": "3.0", "spec_version": "2.0"},
+        "state": state,
+    }
+
+    async def send(message: Message) -> None:
+        from_app.put_nowait(message)
+
+    task = asyncio.ensure_future(app(scope, to_app.get, send))
+
+    async def answer() -> Message:
+        async with asyncio.timeout(timeout):
+            return await from_app.get()
+
+    try:
+        to_app.put_nowait({"type": spec.LIFESPAN_STARTUP})
+        reply = await answer()
+        if reply["type"] == spec.LIFESPAN_STARTUP_FAILED:
+            raise LifespanFailed(reply.get("message", ""))
+        if reply["type"] != spec.LIFESPAN_STARTUP_COMPLETE:
+            raise ASGIProtocolError(f"unexpected lifespan reply {reply!r}")
+        yield state
+        to_app.put_nowait({"type": spec.LIFESPAN_SHUTDOWN})
+        reply = await answer()
+        if reply["type"] == spec.LIFESPAN_SHUTDOWN_FAILED:
+            raise LifespanFailed(reply.get("message", ""))
+        if reply["type"] != spec.LIFESPAN_SHUTDOWN_COMPLETE:
+            raise ASGIProtocolError(f"unexpected lifespan reply {reply!r}")
+    finally:
+        async with asyncio.timeout(timeout):
+            await asyncio.wait((task,))
+        task.result()
+
+
+def _check_headers(headers: object) -> None:
+    if not isinstance(headers, list | tuple):
+        raise ASGIProtocolError(f"headers must be a list of pairs, got {type(headers).__name__}")
+    for pair in headers:
+        if len(pair) != 2 or not all(isinstance(part, bytes) for part in pair):
+            raise ASGIProtocolError(f"a header must be a pair of bytes, got {pair!r}")
+        name, value = pair
+        if name != name.lower():
+            raise ASGIProtocolError(f"header names must be lowercase, got {name!r}")
+        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
+            raise ASGIProtocolError(f"CR or LF in header {name!r}: {value!r}")

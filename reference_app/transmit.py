@@ -1,0 +1,343 @@
+"""Sending a :class:`~reference_app.response.Response` over ASGI.
+
+Rules (ASGI HTTP spec 2.5, "Response Start" and "Response Body" send events):
+
+* A rendered body (text, data, media) goes out as one ``http.response.start`` and one final
+  ``http.response.body`` with a ``content-length`` equal to its length.
+* A streamed body (``stream``, ``sse``) sends ``http.response.start`` at once, then one
+  ``http.response.body`` with ``more_body=True`` per chunk *the moment the chunk is produced*
+  (bareASGI holds each chunk back until the next one exists), then an empty final message.
+* While a body streams, a watcher waits for ``http.disconnect``. When the client goes, the task
+  producing the chunks is cancelled, so even a generator blocked on its next item is interrupted,
+  and the generator is finalized (``aclose()``) or the stream's ``close()`` is awaited, exactly
+  once. Falcon iterates ``resp.stream`` to the end after a disconnect, and its SSE loop only
+  notices at the next yield.
+* An exception while streaming, after the response has started, is logged and turned into
+  :class:`~reference_app.errors.ResponseAborted` raised to the server, which then aborts the
+  connection: a clean ending would make a truncated body look complete.
+* HEAD gets the headers GET would get (with ``content-length`` for a rendered body) and no body;
+  a stream or SSE emitter set for HEAD is closed without being iterated. 1xx, 204 and 304
+  responses have no body and 1xx/204 no ``content-length`` (RFC 9110 §8.6).
+* Push promises go right after ``http.response.start`` (extensions.rst, "HTTP/2 Server Push").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, Final
+
+from . import spec
+from .errors import ClientDisconnected, ResponseAborted
+from .media import Handlers
+from .response import Response
+from .sse import PING, SSEvent
+from .stream import BoundedStream
+from .types import Headers, Message, Send
+
+__all__ = ["STREAM_BLOCK_SIZE", "Outcome", "close_body_sources", "send_response"]
+
+logger = logging.getLogger("reference_app")
+
+#: How many bytes to ask a ``read()``-style stream for at a time.
+STREAM_BLOCK_SIZE: Final = 64 * 1024
+
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+_FINAL_BODY: Final[Message] = {"type": spec.HTTP_RESPONSE_BODY, "body": b"", "more_body": False}
+
+
+class Outcome:
+    """How a response ended: completely sent, or the client left first."""
+
+    COMPLETE: Final = "complete"
+    DISCONNECTED: Final = "disconnected"
+
+
+async def send_response(
+    response: Response,
+    send: Send,
+    *,
+    head: bool,
+    body_stream: BoundedStream,
+    media_handlers: Handlers,
+    sse_keepalive: float | None,
+) -> str:
+    """Send ``response``; return an :class:`Outcome`.
+
+    Args:
+        response: the finished response.
+        send: the ASGI send callable.
+        head: True for a HEAD request (no body is sent).
+        body_stream: the request body stream (receives on the app's behalf while streaming).
+        media_handlers: serializers for ``resp.media`` and SSE ``json=`` events.
+        sse_keepalive: the app-wide SSE keep-alive interval, unless the response sets one.
+
+    Raises:
+        ResponseAborted: the body failed after the response had started.
+    """
+    status = response.status_code
+    headers = response.header_items()
+    if response.sse is not None:
+        _default_header(headers, b"content-type", b"text/event-stream")
+        _default_header(headers, b"cache-control", b"no-cache")
+        # Ask reverse proxies such as nginx not to buffer the event stream.
+        _default_header(headers, b"x-accel-buffering", b"no")
+        keepalive = response.sse_keepalive if response.sse_keepalive is not None else sse_keepalive
+        chunks = _sse_chunks(response.sse, media_handlers.json_dumps(), keepalive)
+        return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
+    body = await _render(response, headers, media_handlers)
+    if body is not None or response.stream is None:
+        await _send_rendered(response, send, status, headers, body or b"", head)
+        return Outcome.COMPLETE
+    _default_header(headers, b"content-type", b"application/octet-stream")
+    if response.stream_length is not None:
+        headers.append((b"content-length", str(response.stream_length).encode()))
+    chunks = _stream_chunks(response.stream)
+    return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
+
+
+async def _render(response: Response, headers: Headers, handlers: Handlers) -> bytes | None:
+    if response.text is not None:
+        text = response.text
+        _default_header(headers, b"content-type", b"text/plain; charset=utf-8")
+        return text.encode() if isinstance(text, str) else bytes(text)
+    if response.data is not None:
+        _default_header(headers, b"content-type", b"application/octet-stream")
+        return bytes(response.data)
+    if response.media is not None:
+        media_type, handler = handlers.resolve(response.content_type)
+        _default_header(headers, b"content-type", media_type.encode("latin-1"))
+        return await handler.serialize_async(response.media, media_type)
+    return None
+
+
+async def _send_rendered(
+    response: Response, send: Send, status: int, headers: Headers, body: bytes, head: bool
+) -> None:
+    headers = [pair for pair in headers if pair[0] != b"content-length"]
+    if status >= 200 and status != 204:
+        headers.append((b"content-length", str(len(body)).encode()))
+    if head or status < 200 or status in _NO_BODY_STATUSES:
+        body = b""
+    await send({"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers})
+    await _send_pushes(response, send)
+    await send({"type": spec.HTTP_RESPONSE_BODY, "body": body, "more_body": False})
+
+
+async def _send_pushes(response: Response, send: Send) -> None:
+    for path, push_headers in response.pushes:
+        await send({"type": spec.HTTP_RESPONSE_PUSH, "path": path, "headers": push_headers})
+
+
+async def _send_streamed(
+    response: Response,
+    send: Send,
+    status: int,
+    headers: Headers,
+    chunks: _Chunks,
+    head: bool,
+    body_stream: BoundedStream,
+) -> str:
+    start: Message = {"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers}
+    if head or status < 200 or status in _NO_BODY_STATUSES:
+        await chunks.close()
+        await send(start)
+        await _send_pushes(response, send)
+        await send(_FINAL_BODY)
+        return Outcome.COMPLETE
+    pump = asyncio.ensure_future(_pump(response, send, start, chunks))
+    watcher = asyncio.ensure_future(body_stream.wait_disconnect())
+    try:
+        await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Also reached when the server cancels the app: neither task may outlive the call.
+        watcher.cancel()
+        pump.cancel()
+        await asyncio.wait((pump, watcher))
+    if not watcher.cancelled() and (failure := watcher.exception()) is not None:
+        raise failure
+    if pump.cancelled():
+        return Outcome.DISCONNECTED
+    error = pump.exception()
+    if error is None:
+        return Outcome.COMPLETE
+    if isinstance(error, ClientDisconnected):
+        return Outcome.DISCONNECTED  # the stream read the request body and the client left
+    logger.error("error while streaming the response body; aborting the response", exc_info=error)
+    raise ResponseAborted(f"response body failed: {error!r}") from error
+
+
+async def _pump(response: Response, send: Send, start: Message, chunks: _Chunks) -> None:
+    try:
+        await send(start)
+        await _send_pushes(response, send)
+        async for chunk in chunks:
+            await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
+        await send(_FINAL_BODY)
+    finally:
+        await chunks.close()
+
+
+class _Chunks:
+    """An async iterator of body chunks with a ``close()`` that finalizes its source once."""
+
+    __slots__ = ("_closed", "_iterator", "_source")
+
+    def __init__(self, iterator: AsyncIterator[bytes], source: object) -> None:
+        self._iterator = iterator
+        self._source = source
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterator
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Our own generator first (it may hold a keep-alive task), then the app's object.
+        await _aclose(self._iterator)
+        await close_source(self._source)
+
+
+async def _aclose(iterator: object) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def close_source(source: object) -> None:
+    """Finalize a body source: await its ``close()`` if it has one, else ``aclose()`` it."""
+    close = getattr(source, "close", None)
+    if close is not None:
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+        return
+    await _aclose(source)
+
+
+async def close_body_sources(response: Response) -> None:
+    """Close a stream or SSE emitter that will not be sent (the responder failed)."""
+    for source in (response.stream, response.sse):
+        if source is not None:
+            try:
+                await close_source(source)
+            except Exception:
+                logger.exception("error closing an unsent response body")
+    response.stream = response.sse = None
+
+
+def _stream_chunks(stream: object) -> _Chunks:
+    if hasattr(stream, "__aiter__"):
+        return _Chunks(_iterate(stream), stream)
+    read = getattr(stream, "read", None)
+    if read is None or not callable(read):
+        raise TypeError(
+            f"resp.stream must be an async iterable of bytes or have an awaitable read(), "
+            f"got {stream!r}"
+        )
+    return _Chunks(_read_blocks(read), stream)
+
+
+async def _iterate(stream: AsyncIterable[Any]) -> AsyncIterator[bytes]:
+    async for item in stream:
+        if item is None:
+            return  # a None item ends the stream (Falcon's convention)
+        if not isinstance(item, bytes | bytearray | memoryview):
+            raise TypeError(f"resp.stream yielded {type(item).__name__}, expected bytes")
+        if item:
+            yield bytes(item)
+
+
+async def _read_blocks(read: Callable[[int], Any]) -> AsyncIterator[bytes]:
+    while True:
+        block = await read(STREAM_BLOCK_SIZE)
+        if not isinstance(block, bytes | bytearray | memoryview):
+            raise TypeError(f"resp.stream.read() returned {type(block).__name__}, expected bytes")
+        if not block:
+            return
+        yield bytes(block)
+
+
+def _sse_chunks(
+    emitter: AsyncIterable[Any], dumps: Callable[[object], str], keepalive: float | None
+) -> _Chunks:
+    if not hasattr(emitter, "__aiter__"):
+        raise TypeError(
+            f"resp.sse must be an async iterable (call the generator function), got {emitter!r}"
+        )
+    if keepalive is None:
+        return _Chunks(_serialize_events(emitter, dumps), emitter)
+    if keepalive <= 0:
+        raise ValueError(f"the SSE keep-alive interval must be positive, got {keepalive}")
+    return _Chunks(_with_keepalive(_serialize_events(emitter, dumps), keepalive), emitter)
+
+
+async def _serialize_events(
+    emitter: AsyncIterable[Any], dumps: Callable[[object], str]
+) -> AsyncIterator[bytes]:
+    async for event in emitter:
+        if event is None:
+            yield PING
+        elif isinstance(event, SSEvent):
+            yield event.serialize(dumps)
+        else:
+            serialize = getattr(event, "serialize", None)
+            if serialize is None:
+                raise TypeError(
+                    f"resp.sse yielded {type(event).__name__}: expected an SSEvent, None or an "
+                    "object with serialize() -> bytes"
+                )
+            data = serialize()
+            if not isinstance(data, bytes):
+                raise TypeError(f"{type(event).__name__}.serialize() must return bytes")
+            yield data
+
+
+async def _with_keepalive(events: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
+    """Yield ``events``, and a ``: ping`` comment after each ``interval`` without one.
+
+    The events are pulled by a task of their own into a one-slot queue, so a timeout never
+    cancels the app's generator (which would finalize it).
+    """
+    queue: asyncio.Queue[tuple[bytes | None, BaseException | None]] = asyncio.Queue(1)
+
+    async def pull() -> None:
+        try:
+            async for event in events:
+                await queue.put((event, None))
+        except Exception as error:
+            await queue.put((None, error))
+        else:
+            await queue.put((None, None))
+
+    puller = asyncio.ensure_future(pull())
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(interval):
+                    event, error = await queue.get()
+            except TimeoutError:
+                yield PING
+                continue
+            if error is not None:
+                raise error
+            if event is None:
+                return
+            yield event
+    finally:
+        puller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await puller
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _default_header(headers: Headers, name: bytes, value: bytes) -> None:
+    for key, _ in headers:
+        if key == name:
+            return
+    headers.append((name, value))
