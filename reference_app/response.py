@@ -149,7 +149,8 @@ class Response:
         """Set a header, replacing any previous value.
 
         Raises:
-            ValueError: the name is not an HTTP token, or the value has CR, LF or NUL.
+            ValueError: the name is not an HTTP token, or the value has CR, LF or NUL or is not
+                latin-1 encodable.
             TypeError: name or value is not a str.
         """
         key = _check_header(name, value)
@@ -324,4 +325,16 @@ def _check_header(name: str, value: str) -> str:
         raise ValueError(f"invalid header name {name!r}")
     if _BAD_VALUE.search(value):
         raise ValueError(f"header {name!r} value contains CR, LF or NUL: {value!r}")
+    if not _is_latin1(value):
+        # ASGI header values are bytes, and field values are octets (RFC 9110 §5.5): a value
+        # that latin-1 cannot encode would only fail later, when the response is sent.
+        raise ValueError(f"header {name!r} value is not latin-1 encodable: {value!r}")
     return name.lower()
+
+
+def _is_latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
