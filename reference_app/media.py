@@ -147,7 +147,7 @@ class Handlers(MutableMapping[str, BaseHandler]):
         self.update(handlers)
 
     def __getitem__(self, media_type: str) -> BaseHandler:
-        return self._handlers[media_type]
+        return self._handlers[_essence(media_type)]
 
     def __setitem__(self, media_type: str, handler: BaseHandler) -> None:
         if not isinstance(handler, BaseHandler):
