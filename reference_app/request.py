@@ -141,7 +141,10 @@ class Request:
         if host:
             return host
         server = self.scope.get("server")
-        return f"{server[0]}:{server[1]}" if server else ""
+        if not server:
+            return ""
+        # A unix socket server is ``[path, None]`` (ASGI HTTP spec 2.5, ``server``).
+        return str(server[0]) if server[1] is None else f"{server[0]}:{server[1]}"
 
     @property
     def url(self) -> str:
