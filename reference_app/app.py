@@ -22,6 +22,8 @@ from typing import Any, Final, Protocol
 from . import spec
 from .background import JobRunner
 from .errors import (
+    ClientDisconnected,
+    HTTPBadRequest,
     HTTPError,
     HTTPMethodNotAllowed,
     HTTPNotFound,
@@ -386,6 +388,11 @@ class App:
         self, req: Request, resp: Response, error: Exception, params: dict[str, Any]
     ) -> None:
         await close_body_sources(resp)
+        if isinstance(error, ClientDisconnected):
+            # Nobody is left to answer; whatever is sent now is dropped by the server.
+            logger.info("client disconnected during %s %s: %s", req.method, req.path, error)
+            await _render_http_error(req, resp, HTTPBadRequest(description=str(error)), params)
+            return
         handler = None
         for kind in type(error).__mro__:
             handler = self._error_handlers.get(kind)

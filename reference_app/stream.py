@@ -185,6 +185,7 @@ class BoundedStream:
     async def exhaust(self) -> None:
         """Read and discard the rest of the body. Raises as :meth:`read` does."""
         self._check_usable()
+        self._handed += len(self._buffer) - self._offset
         self._buffer, self._offset = b"", 0
         while await self._fill():
             self._handed += len(self._buffer)

@@ -141,7 +141,8 @@ class Exchange:
 
     async def _receive(self) -> Message:
         while True:
-            if self._disconnected:
+            # Body bytes the client sent before it left are delivered first, as servers do.
+            if self._disconnected and self._incoming.empty():
                 return self._record("receive", {"type": spec.HTTP_DISCONNECT})
             if not self._incoming.empty():
                 message = self._incoming.get_nowait()
@@ -232,7 +233,8 @@ class Exchange:
         self._changed.set()
 
     def disconnect(self) -> None:
-        """The client goes away: receive() returns ``http.disconnect`` from now on."""
+        """The client goes away: once the body messages already given are received,
+        ``receive()`` returns ``http.disconnect``, and ``send()`` is a no-op from now on."""
         self._disconnected = True
         self._changed.set()
 

@@ -1,0 +1,1 @@
+"""asgi-conformance: parametrised suites that judge ASGI servers over real sockets."""
