@@ -122,7 +122,7 @@ class MediaNotFoundError(HTTPBadRequest):
     def __init__(self, media_type: str) -> None:
         super().__init__(
             title="Empty request body",
-            description=f"A {media_type} body was expected, but the request body is empty.",
+            description=f"The request body is empty, but {media_type} content was expected.",
         )
 
 
