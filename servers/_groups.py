@@ -1,0 +1,189 @@
+"""Process groups: start a server in a group of its own, watch the group, make sure it dies.
+
+Every server runs in a new session, so its process group holds the server and every process it
+forks (granian's worker, hypercorn's worker and resource tracker). Signals go to the group.
+
+No server outlives the harness, in four layers:
+
+1. :meth:`RunningServer.stop` signals the group and waits until no live member is left.
+2. An ``atexit`` hook SIGKILLs every group still registered when the interpreter exits
+   (pytest interrupted with Ctrl-C unwinds to here).
+3. On Linux the child sets ``PR_SET_PDEATHSIG`` to SIGKILL before exec, so the server's first
+   process dies with the harness even if the harness is SIGKILLed. The death signal fires when
+   the *thread* that forked the child exits, so every server is forked by one long-lived
+   spawner thread, never by a caller's (maybe short-lived) thread.
+4. The death signal is not inherited by the server's own children, so the guardian
+   (:mod:`servers._guardian`, a separate process) SIGKILLs the whole group once the harness is
+   gone, however it went.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+__all__ = ["forget", "live_members", "signal_group", "spawn", "wait_until_gone"]
+
+_log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_POLL_INTERVAL = 0.02
+
+_lock = threading.Lock()
+_live: dict[int, subprocess.Popen[bytes]] = {}
+_guardian: subprocess.Popen[bytes] | None = None
+# One thread forks every server and lives as long as the interpreter (see layer 3 above).
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="servers-spawner")
+
+
+def spawn(
+    argv: Sequence[str], *, log_fd: int, env: Mapping[str, str], cwd: str | None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a new session, stdout and stderr to ``log_fd``, and register its group.
+
+    The group id is the returned process's pid.
+
+    Raises:
+        OSError: The program could not be executed.
+    """
+    return _spawner.submit(_spawn, list(argv), log_fd, dict(env), cwd).result()
+
+
+def _spawn(
+    argv: list[str], log_fd: int, env: dict[str, str], cwd: str | None
+) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log_fd,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        preexec_fn=_die_with_parent(),
+    )
+    with _lock:
+        _live[process.pid] = process
+        _tell_guardian(f"+{process.pid}")
+    return process
+
+
+def forget(pgid: int) -> None:
+    """Unregister a group whose members are all gone."""
+    with _lock:
+        _live.pop(pgid, None)
+        _tell_guardian(f"-{pgid}")
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to every process of the group; return False if the group is gone."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def live_members(pgid: int) -> list[int]:
+    """Return the pids of the group's processes that are alive (not zombies).
+
+    Zombies are left out: an orphaned zombie waits for init to reap it, can hold no port and
+    cannot be killed (hypercorn's resource tracker lingered so for ~1.5 s here).
+    """
+    if not sys.platform.startswith("linux"):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [pgid]
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:  # it exited while we looked
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def wait_until_gone(pgid: int, timeout: float) -> bool:
+    """Poll until the group has no live member; return False if ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while live_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL_INTERVAL)
+    return True
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """Return a ``preexec_fn`` that sets PR_SET_PDEATHSIG to SIGKILL, or None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    # Resolved in the parent: the child between fork and exec should do as little as possible.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _tell_guardian(line: str) -> None:
+    """Send one registry line to the guardian, starting it for a ``+`` line. Hold ``_lock``."""
+    global _guardian
+    if _guardian is None or _guardian.poll() is not None:
+        if line.startswith("-"):
+            return
+        _guardian = subprocess.Popen(
+            [sys.executable, "-I", str(Path(__file__).with_name("_guardian.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    stdin: IO[bytes] | None = _guardian.stdin
+    assert stdin is not None
+    try:
+        stdin.write(f"{line}\n".encode())
+        stdin.flush()
+    except BrokenPipeError:
+        _log.warning("the server guardian is gone; %r not passed on", line)
+
+
+@atexit.register
+def _kill_all() -> None:
+    """SIGKILL every group still registered, then let the guardian go."""
+    with _lock:
+        for pgid, process in list(_live.items()):
+            _log.warning("killing server process group %d at exit", pgid)
+            signal_group(pgid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=2)
+            del _live[pgid]
+            _tell_guardian(f"-{pgid}")
+        if _guardian is not None and _guardian.stdin is not None:
+            _guardian.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                _guardian.wait(timeout=2)
