@@ -26,7 +26,7 @@ from __future__ import annotations
 import json as _json
 import re
 from collections.abc import Callable
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 __all__ = ["PING", "Dumps", "SSEvent"]
 
@@ -143,6 +143,10 @@ class SSEvent:
         event. ``text=""`` or ``data=b""`` do make an event, with empty data. An event with no field
         at all is a keep-alive and serialises to `PING`.
 
+    Only ``data`` and ``text`` may be passed by position. In Falcon the third positional argument
+    is ``json``, and code that passes ``None`` there to reach ``event`` would mean JSON ``null``
+    here; keyword-only arguments turn that silent difference into a ``TypeError``.
+
     Args:
         data: The payload as UTF-8 bytes.
         text: The payload as text.
@@ -192,12 +196,12 @@ class SSEvent:
         self,
         data: bytes | None = None,
         text: str | None = None,
+        *,
         json: object = _UNSET,
         event: str | None = None,
         id: str | None = None,
         retry: int | None = None,
         comment: str | None = None,
-        *,
         event_id: str | None = None,
     ) -> None:
         if event_id is not None:
@@ -237,11 +241,14 @@ class SSEvent:
         init(self, "_wire", wire)
         init(self, "_json_cache", None)
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"SSEvent is immutable, cannot set {name!r}")
+    if not TYPE_CHECKING:  # pragma: no branch
+        # Hidden from type checkers, which would otherwise accept any attribute assignment.
 
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"SSEvent is immutable, cannot delete {name!r}")
+        def __setattr__(self, name: str, value: object) -> None:
+            raise AttributeError(f"SSEvent is immutable, cannot set {name!r}")
+
+        def __delattr__(self, name: str) -> None:
+            raise AttributeError(f"SSEvent is immutable, cannot delete {name!r}")
 
     def serialize(self, dumps: Dumps | None = None) -> bytes:
         """Return the event as it goes on the wire, ending with its blank line.
