@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import Final
 
 __all__ = [
     "ClientDisconnected",
@@ -90,7 +91,20 @@ class HTTPError(Exception):
         return f"<{type(self).__name__}: {self.status} {self.title}>"
 
 
+#: The RFC 9110 reason phrases that ``http.HTTPStatus`` only has from Python 3.13 on; before,
+#: it gives the RFC 7231 ones ("Request Entity Too Large"), so error bodies would depend on the
+#: interpreter.
+_RFC9110_PHRASES: Final = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+
+
 def _phrase(status: int) -> str:
+    if status in _RFC9110_PHRASES:
+        return _RFC9110_PHRASES[status]
     try:
         return HTTPStatus(status).phrase
     except ValueError:
