@@ -1,11 +1,7 @@
-"""Fixtures of the server-launcher tests.
-
-The servers import the test apps from this directory (``cwd``), as ``asgi_apps:app``.
-"""
+"""Fixtures of the server-launcher tests."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +9,15 @@ from typing import Any
 import pytest
 
 from servers import RunningServer, ServerSpec, launch
-
-HERE = Path(__file__).parent
-APP = "asgi_apps:app"
+from tests.servers.support import APP, HERE
 
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    """Launch a test app (``asgi_apps:app`` by default) and stop it at teardown."""
+    """Launch a test app (``asgi_apps:app`` by default) from this directory; stop at teardown.
+
+    Keyword arguments go to :func:`servers.launch`; the log goes to ``tmp_path``.
+    """
     started: list[RunningServer] = []
 
     def serve(spec: ServerSpec, app: str = APP, **options: Any) -> RunningServer:
@@ -32,23 +29,3 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     yield serve
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def group_members() -> Callable[[int], list[int]]:
-    """Return a function listing the live (not zombie) pids of a process group, from ``ps``.
-
-    An oracle independent of the harness's own /proc scan.
-    """
-    return live_members_from_ps
-
-
-def live_members_from_ps(pgid: int) -> list[int]:
-    """List the live pids of process group ``pgid`` as ``ps`` reports them."""
-    table = subprocess.run(
-        ["ps", "-e", "-o", "pid=,pgid=,stat="], capture_output=True, text=True, check=True
-    ).stdout
-    rows = (line.split() for line in table.splitlines() if line.strip())
-    return [
-        int(pid) for pid, group, stat in rows if int(group) == pgid and not stat.startswith("Z")
-    ]

@@ -6,22 +6,22 @@ One server per variant serves the read-only checks (module scope); the stop chec
 from __future__ import annotations
 
 import json
-import socket
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import h2.connection
-import h2.events
 import httpx
 import pytest
 
 from servers import SERVERS, Capability, HTTPProtocol, RunningServer, ServerSpec, launch
-
-HERE = Path(__file__).parent
-APP = "asgi_apps:app"
-TIMEOUT = 5.0
+from tests.servers.support import (
+    APP,
+    HERE,
+    TIMEOUT,
+    h2c_get,
+    live_members_from_ps,
+    wait_for_log,
+    websocket_first_message,
+)
 
 VARIANTS = [
     pytest.param(
@@ -62,71 +62,6 @@ def get(server: RunningServer, path: str) -> tuple[int, dict[str, Any]]:
         response = client.get(server.base_url + path)
     assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
     return response.status_code, response.json()
-
-
-def h2c_get(host: str, port: int, path: str) -> tuple[int, bytes]:
-    """One GET over HTTP/2 with prior knowledge on a plain socket."""
-    conn = h2.connection.H2Connection()
-    conn.initiate_connection()
-    conn.send_headers(
-        1,
-        [
-            (":method", "GET"),
-            (":path", path),
-            (":scheme", "http"),
-            (":authority", f"{host}:{port}"),
-        ],
-        end_stream=True,
-    )
-    status, body = 0, b""
-    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
-        sock.sendall(conn.data_to_send())
-        while data := sock.recv(65536):
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.ResponseReceived) and event.headers is not None:
-                    status = int(dict(event.headers)[b":status"])
-                elif isinstance(event, h2.events.DataReceived) and event.data is not None:
-                    body += event.data
-                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
-                elif isinstance(event, h2.events.StreamEnded):
-                    return status, body
-            sock.sendall(conn.data_to_send())
-    raise AssertionError(f"the connection closed before the response ended: {status} {body!r}")
-
-
-def websocket_first_message(host: str, port: int) -> tuple[bytes, bytes]:
-    """Open a WebSocket with a raw HTTP/1.1 Upgrade; return the status line and first frame."""
-    handshake = (
-        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    )
-    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
-        sock.sendall(handshake.encode())
-        buffer = b""
-        while b"\r\n\r\n" not in buffer:
-            chunk = sock.recv(4096)
-            assert chunk, f"closed during the handshake: {buffer!r}"
-            buffer += chunk
-        head, _, buffer = buffer.partition(b"\r\n\r\n")
-        # A server frame is unmasked: FIN/opcode, then a 7-bit length or 126 + 16-bit length.
-        while len(buffer) < 4:
-            buffer += sock.recv(4096)
-        length, start = buffer[1] & 0x7F, 2
-        if length == 126:
-            length, start = int.from_bytes(buffer[2:4], "big"), 4
-        while len(buffer) < start + length:
-            buffer += sock.recv(4096)
-    return head.split(b"\r\n")[0], buffer[start : start + length]
-
-
-def wait_for_log(server: RunningServer, needle: str, start: int) -> str:
-    """Poll the log window from ``start`` until it contains ``needle`` (access logs are async)."""
-    deadline = time.monotonic() + TIMEOUT
-    while needle not in (window := server.read_log(start)):
-        assert time.monotonic() < deadline, f"{needle!r} not logged; log window:\n{window}"
-        time.sleep(0.02)
-    return window
 
 
 def test_answers_in_its_protocol(server: RunningServer) -> None:
@@ -175,13 +110,12 @@ def test_log_window_holds_the_servers_own_lines(server: RunningServer) -> None:
 def test_stops_gracefully_and_leaves_no_process(
     spec: ServerSpec,
     serve: Callable[..., RunningServer],
-    group_members: Callable[[int], list[int]],
 ) -> None:
     server = serve(spec)
     assert get(server, "/")[0] == 200
-    assert server.pid in group_members(server.pid)
+    assert server.pid in live_members_from_ps(server.pid)
     server.stop()
     assert server.stopped_gracefully
     assert server.exit_code == 0
-    assert group_members(server.pid) == []
+    assert live_members_from_ps(server.pid) == []
     assert "stopped (gracefully): exit code 0" in server.log_tail()
