@@ -103,23 +103,24 @@ def command_spec(
     items = _split_command(template)
     http = _protocol(protocol)
     use_tls = http is HTTPProtocol.H2 if tls is None else tls
+    if http is HTTPProtocol.H2 and not use_tls:
+        raise CommandTemplateError("protocol h2 is HTTP/2 over TLS; it cannot have tls off")
+    if http is HTTPProtocol.H2C and use_tls:
+        raise CommandTemplateError("protocol h2c is cleartext HTTP/2; it cannot have tls on")
     caps = _capabilities(capabilities, http)
     _check_fields(items, use_tls)
     module = items[2] if items[:2] == ("{python}", "-m") and len(items) > 2 else None
     if module is not None and _fields(module):
         module = None
-    try:
-        return ServerSpec(
-            name=name,
-            server=None if module is None else module.partition(".")[0],
-            module=module,
-            protocol=http,
-            argv=CommandArgv(items),
-            tls=use_tls,
-            capabilities=caps,
-        )
-    except ValueError as error:  # protocol and TLS disagree
-        raise CommandTemplateError(str(error)) from error
+    return ServerSpec(
+        name=name,
+        server=None if module is None else module.partition(".")[0],
+        module=module,
+        protocol=http,
+        argv=CommandArgv(items),
+        tls=use_tls,
+        capabilities=caps,
+    )
 
 
 def parse_server_option(text: str) -> ServerSpec:
