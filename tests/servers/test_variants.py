@@ -41,14 +41,15 @@ EXTENSION_OF = {
 }
 
 
+# Not named "server": the conformance plugin parametrizes every test taking that fixture.
 @pytest.fixture(scope="module", params=VARIANTS)
-def server(
+def running(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     spec: ServerSpec = request.param
     log_dir = tmp_path_factory.mktemp(spec.name)
-    with launch(spec, APP, cwd=str(HERE), log_dir=log_dir) as running:
-        yield running
+    with launch(spec, APP, cwd=str(HERE), log_dir=log_dir) as server:
+        yield server
 
 
 def get(server: RunningServer, path: str) -> tuple[int, dict[str, Any]]:
@@ -64,46 +65,46 @@ def get(server: RunningServer, path: str) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.json()
 
 
-def test_answers_in_its_protocol(server: RunningServer) -> None:
-    status, scope = get(server, "/hello")
+def test_answers_in_its_protocol(running: RunningServer) -> None:
+    status, scope = get(running, "/hello")
     assert status == 200
-    assert scope["http_version"] == ("1.1" if server.spec.protocol is HTTPProtocol.HTTP1 else "2")
-    assert scope["scheme"] == server.spec.scheme
+    assert scope["http_version"] == ("1.1" if running.spec.protocol is HTTPProtocol.HTTP1 else "2")
+    assert scope["scheme"] == running.spec.scheme
     assert scope["path"] == "/hello"
 
 
-def test_advertised_extensions_match_capabilities(server: RunningServer) -> None:
-    _, scope = get(server, "/extensions")
-    declared = {name for cap, name in EXTENSION_OF.items() if server.spec.supports(cap)}
+def test_advertised_extensions_match_capabilities(running: RunningServer) -> None:
+    _, scope = get(running, "/extensions")
+    declared = {name for cap, name in EXTENSION_OF.items() if running.spec.supports(cap)}
     assert declared == set(scope["extensions"]) & set(EXTENSION_OF.values())
 
 
-def test_lifespan_capabilities_match_the_app(server: RunningServer) -> None:
-    _, scope = get(server, "/lifespan")
-    assert scope["lifespan"] == server.spec.supports(Capability.LIFESPAN)
-    assert scope["state"] == server.spec.supports(Capability.LIFESPAN_STATE)
+def test_lifespan_capabilities_match_the_app(running: RunningServer) -> None:
+    _, scope = get(running, "/lifespan")
+    assert scope["lifespan"] == running.spec.supports(Capability.LIFESPAN)
+    assert scope["state"] == running.spec.supports(Capability.LIFESPAN_STATE)
 
 
-def test_websocket_capabilities_match_the_handshake(server: RunningServer) -> None:
-    if server.spec.protocol is not HTTPProtocol.HTTP1:
+def test_websocket_capabilities_match_the_handshake(running: RunningServer) -> None:
+    if running.spec.protocol is not HTTPProtocol.HTTP1:
         # WebSocket over HTTP/2 (RFC 8441) is not a declared capability of any variant.
-        assert not server.spec.supports(Capability.WEBSOCKET)
+        assert not running.spec.supports(Capability.WEBSOCKET)
         return
-    assert server.spec.supports(Capability.WEBSOCKET)
-    status_line, message = websocket_first_message(server.host, server.port)
+    assert running.spec.supports(Capability.WEBSOCKET)
+    status_line, message = websocket_first_message(running.host, running.port)
     assert status_line.split()[1] == b"101"
     extensions = json.loads(message)["extensions"]
-    assert ("websocket.http.response" in extensions) == server.spec.supports(
+    assert ("websocket.http.response" in extensions) == running.spec.supports(
         Capability.WEBSOCKET_DENIAL
     )
 
 
-def test_log_window_holds_the_servers_own_lines(server: RunningServer) -> None:
-    start = server.log_offset()
-    get(server, "/access-log-marker")
-    window = wait_for_log(server, "/access-log-marker", start)
+def test_log_window_holds_the_servers_own_lines(running: RunningServer) -> None:
+    start = running.log_offset()
+    get(running, "/access-log-marker")
+    window = wait_for_log(running, "/access-log-marker", start)
     assert "[servers]" not in window  # written by the server, not by the harness
-    assert server.log_path.read_text(errors="replace").startswith("[servers] attempt 1: $ ")
+    assert running.log_path.read_text(errors="replace").startswith("[servers] attempt 1: $ ")
 
 
 @pytest.mark.parametrize("spec", VARIANTS)
