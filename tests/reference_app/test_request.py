@@ -84,15 +84,15 @@ def test_url_is_rebuilt_from_scheme_host_root_path_path_and_query(
 
 
 @pytest.mark.parametrize(
-    ("server", "host"),
+    ("address", "host"),
     [
         pytest.param(("10.0.0.1", 8000), "10.0.0.1:8000", id="tcp"),
         pytest.param(["/run/app.sock", None], "/run/app.sock", id="unix-socket"),
         pytest.param(None, "", id="unknown"),
     ],
 )
-def test_host_falls_back_to_the_server_address(server: Any, host: str) -> None:
-    req = make_request(server=server)
+def test_host_falls_back_to_the_server_address(address: Any, host: str) -> None:
+    req = make_request(server=address)
     req.scope["headers"] = []  # no Host header at all (HTTP/1.0)
     assert req.host == host
 
@@ -154,6 +154,9 @@ def test_content_type() -> None:
         pytest.param([("cookie", 'q="x y"')], {"q": "x y"}, id="quoted"),
         pytest.param([("cookie", r'q="a\"b"')], {"q": 'a"b'}, id="quoted-escape"),
         pytest.param([("cookie", 'q="\\')], {"q": '"\\'}, id="lone-quote-kept"),
+        # malformed quoted values: the outer quotes go, the rest is kept as it came
+        pytest.param([("cookie", 'q="a"b"')], {"q": 'a"b'}, id="quote-inside"),
+        pytest.param([("cookie", 'q="a" b@c="d"')], {"q": 'a" b@c="d'}, id="illegal-inner-key"),
         pytest.param([("cookie", "junk; =v; ok=1;;")], {"ok": "1"}, id="junk-skipped"),
         pytest.param([("cookie", "t=a=b")], {"t": "a=b"}, id="equals-in-value"),
     ],
