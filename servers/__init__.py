@@ -13,9 +13,9 @@ Architecture, one module per concept:
 - :mod:`servers.command`: any other server as a command template
   (:meth:`ServerSpec.from_command`, :func:`parse_server_option`).
 - :mod:`servers.process`: :func:`launch` and :class:`RunningServer`: free port, spawn in a
-  process group, readiness in the variant's protocol (:mod:`servers.probe`), per-server log
-  file, graceful stop. :mod:`servers._groups` and :mod:`servers._guardian` make sure no
-  server process outlives the harness.
+  process group, readiness in the variant's protocol (:mod:`servers.probe`), the per-server
+  log file (:mod:`servers.logfile`), graceful stop. :mod:`servers._groups` and
+  :mod:`servers._guardian` make sure no server process outlives the harness.
 - :mod:`servers.tls`: throwaway certificates and client contexts.
 - :mod:`servers.errors`: :class:`HarnessError` and its subclasses.
 
@@ -38,6 +38,7 @@ from servers.errors import (
     ServerStopError as ServerStopError,
     UnknownServerError as UnknownServerError,
 )
+from servers.logfile import LogFile as LogFile
 from servers.process import LOOPBACK as LOOPBACK, RunningServer as RunningServer, launch as launch
 from servers.registry import (
     SERVERS as SERVERS,
@@ -66,6 +67,7 @@ __all__ = [
     "HTTPProtocol",
     "HarnessError",
     "LaunchContext",
+    "LogFile",
     "RunningServer",
     "ServerSpec",
     "ServerStartError",

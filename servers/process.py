@@ -13,9 +13,9 @@ Theory of operation::
               the grace period for every member to exit, SIGKILL whatever is left, and check
               that no live process of the group remains
 
-The log file is kept after stop for the report; the harness adds ``[servers]`` lines to it
-(the command of each attempt, the outcome of the stop). See :mod:`servers._groups` for how a
-server is guaranteed to die with the harness.
+The log (:mod:`servers.logfile`) is kept after stop for the report; the harness adds
+``[servers]`` lines to it (the command of each attempt, the outcome of the stop). See
+:mod:`servers._groups` for how a server is guaranteed to die with the harness.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from types import TracebackType
 
 from servers import _groups
 from servers.errors import HarnessError, ServerStartError, ServerStopError
+from servers.logfile import LogFile
 from servers.probe import ProbeError, probe
 from servers.spec import HTTPProtocol, LaunchContext, ServerSpec
 from servers.tls import Certificates, make_certificates
@@ -54,7 +54,6 @@ PORT_ATTEMPTS = 3
 _PROBE_TIMEOUT = 0.5
 _POLL_INTERVAL = 0.05
 _KILL_TIMEOUT = 5.0
-_TAIL_CHARS = 4000
 # Hypercorn and uvicorn say "[Errno 98] ... address already in use", daphne (Twisted) and
 # granian (Rust) say "Address already in use".
 _PORT_TAKEN = re.compile(r"address already in use", re.IGNORECASE)
@@ -89,7 +88,8 @@ def launch(
         spec: The variant to run.
         app: The app's import string; it must be importable from ``cwd``.
         startup_timeout: Seconds each attempt may take to answer its first request.
-        env: Variables added to (or overriding) the harness's environment.
+        env: Variables added to (or overriding) the harness's environment. The harness also
+            sets ``PYTHONUNBUFFERED=1``, so that log lines land in the file as they happen.
         cwd: The server's working directory; the harness's if None.
         log_dir: Where the log file goes; a per-run temporary directory if None.
         ready_path: The path the readiness probe requests.
@@ -117,7 +117,7 @@ class RunningServer:
         app: The app's import string.
         host: Always :data:`LOOPBACK`.
         port: The port it listens on (0 before :meth:`start`).
-        log_path: The log file: the server's stdout and stderr, plus ``[servers]`` lines.
+        log: The server's stdout and stderr, plus ``[servers]`` lines.
         argv: The command line of the last attempt.
         attempts: How many ports :meth:`start` tried.
         startup_seconds: From spawn to the first answer, for the successful attempt.
@@ -152,11 +152,7 @@ class RunningServer:
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self._cwd = cwd
         self._ready_path = ready_path
-        directory = log_dir if log_dir is not None else _default_log_dir()
-        fd, name = tempfile.mkstemp(prefix=f"{spec.name}-", suffix=".log", dir=directory)
-        os.close(fd)
-        self.log_path = Path(name)
-        self._log_fd: int | None = None
+        self.log = LogFile(spec.name, log_dir)
         self._tls_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._stopped = False
@@ -202,24 +198,22 @@ class RunningServer:
 
     # -- the log -----------------------------------------------------------------------
 
+    @property
+    def log_path(self) -> Path:
+        """The log file; it stays after :meth:`stop`."""
+        return self.log.path
+
     def log_offset(self) -> int:
         """Return the log's current size in bytes: the start of the next window."""
-        return self.log_path.stat().st_size
+        return self.log.offset()
 
     def read_log(self, start: int = 0, end: int | None = None) -> str:
         """Return the log between byte offsets ``start`` and ``end`` (the end if None)."""
-        with self.log_path.open("rb") as log:
-            log.seek(start)
-            data = log.read() if end is None else log.read(max(0, end - start))
-        return data.decode("utf-8", errors="replace")
+        return self.log.read(start, end)
 
-    def log_tail(self, chars: int = _TAIL_CHARS) -> str:
-        """Return the last ``chars`` characters of the log."""
-        return self.read_log(max(0, self.log_offset() - chars))
-
-    def _note(self, text: str) -> None:
-        if self._log_fd is not None:
-            os.write(self._log_fd, f"[servers] {text}\n".encode())
+    def log_tail(self, chars: int = 4000) -> str:
+        """Return about the last ``chars`` characters of the log."""
+        return self.log.tail(chars)
 
     # -- start -------------------------------------------------------------------------
 
@@ -231,40 +225,37 @@ class RunningServer:
         """
         if self._process is not None or self._stopped:
             raise HarnessError(f"{self.spec.name} was already started")
-        self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
+        log_fd = self.log.open()
         try:
             if self.spec.tls:
                 self._tls_dir = Path(tempfile.mkdtemp(prefix=f"{self.spec.name}-tls-"))
                 self.certificates = make_certificates(self._tls_dir)
             while self.attempts < PORT_ATTEMPTS:
                 self.attempts += 1
-                if self._attempt(free_port()):
+                if self._attempt(free_port(), log_fd):
                     return self
             raise self._start_error(f"its port was taken {PORT_ATTEMPTS} times in a row")
         except BaseException:
+            self._stopped = True  # a failed start leaves nothing to stop
             self._release()
             raise
 
-    def _attempt(self, port: int) -> bool:
+    def _attempt(self, port: int, log_fd: int) -> bool:
         """Run one attempt; True once ready, False if the port was taken."""
         self.port = port
-        certfile, keyfile = (
-            (None, None)
-            if self.certificates is None
-            else (
-                str(self.certificates.certfile),
-                str(self.certificates.keyfile),
-            )
+        tls = self.certificates
+        context = LaunchContext(
+            self.host,
+            port,
+            self.app,
+            certfile=None if tls is None else str(tls.certfile),
+            keyfile=None if tls is None else str(tls.keyfile),
         )
-        context = LaunchContext(self.host, port, self.app, certfile, keyfile)
         self.argv = self.spec.build_argv(context)
-        offset = self.log_offset()
-        self._note(f"attempt {self.attempts}: $ {shlex.join(self.argv)}")
-        assert self._log_fd is not None
+        offset = self.log.offset()
+        self.log.note(f"attempt {self.attempts}: $ {shlex.join(self.argv)}")
         try:
-            self._process = _groups.spawn(
-                self.argv, log_fd=self._log_fd, env=self._env, cwd=self._cwd
-            )
+            self._process = _groups.spawn(self.argv, log_fd=log_fd, env=self._env, cwd=self._cwd)
         except OSError as error:
             raise self._start_error(f"cannot run {self.argv[0]!r}: {error}") from error
         spawned = time.monotonic()
@@ -276,7 +267,7 @@ class RunningServer:
             return True
         code = self._process.returncode
         self._reap()
-        if _PORT_TAKEN.search(self.read_log(offset)):
+        if _PORT_TAKEN.search(self.log.read(offset)):
             _log.info("%s: port %d was taken, trying another", self.spec.name, port)
             return False
         raise self._start_error(f"exited with code {code} before answering", exit_code=code)
@@ -317,8 +308,8 @@ class RunningServer:
         return ServerStartError(
             self.spec.name,
             reason,
-            log_path=self.log_path,
-            log_tail=self.log_tail(),
+            log_path=self.log.path,
+            log_tail=self.log.tail(),
             exit_code=exit_code,
         )
 
@@ -350,7 +341,7 @@ class RunningServer:
                 how = "gracefully" if self.stopped_gracefully else f"SIGKILL after {grace} s"
             self._reap()
             elapsed = time.monotonic() - began
-            self._note(f"stopped ({how}): exit code {self.exit_code} after {elapsed:.2f} s")
+            self.log.note(f"stopped ({how}): exit code {self.exit_code} after {elapsed:.2f} s")
             _log.info("%s stopped (%s), exit code %s", self.spec.name, how, self.exit_code)
         finally:
             self._release()
@@ -368,8 +359,8 @@ class RunningServer:
             raise ServerStopError(
                 self.spec.name,
                 f"processes {_groups.live_members(pgid)} of group {pgid} survived SIGKILL",
-                log_path=self.log_path,
-                log_tail=self.log_tail(),
+                log_path=self.log.path,
+                log_tail=self.log.tail(),
             )
         _groups.forget(pgid)
 
@@ -377,9 +368,7 @@ class RunningServer:
         """Kill a half-started server, close the log, delete the certificates."""
         if self._process is not None and self._process.returncode is None:
             self._reap()
-        if self._log_fd is not None:
-            os.close(self._log_fd)
-            self._log_fd = None
+        self.log.close()
         if self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._tls_dir = None
@@ -401,9 +390,3 @@ class RunningServer:
 
     def __repr__(self) -> str:
         return f"<RunningServer {self.spec.name} {self.base_url} attempts={self.attempts}>"
-
-
-@cache
-def _default_log_dir() -> Path:
-    # Kept after the run on purpose: reports read the logs after the servers stopped.
-    return Path(tempfile.mkdtemp(prefix="asgi-servers-"))

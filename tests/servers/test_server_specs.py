@@ -177,6 +177,6 @@ def test_the_public_surface_is_sorted_and_complete() -> None:
     public = {name for name in vars(servers) if name.isidentifier() and not name.startswith("_")}
     assert public - set(servers.__all__) == {
         # Submodules, reachable as attributes once imported.
-        "annotations", "command", "daphne", "errors", "granian", "hypercorn", "probe",
+        "annotations", "command", "daphne", "errors", "granian", "hypercorn", "logfile", "probe",
         "process", "registry", "spec", "tls", "uvicorn",
     }  # fmt: skip
