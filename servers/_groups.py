@@ -72,7 +72,7 @@ def _spawn(
         env=env,
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=_die_with_parent(),
+        preexec_fn=_prepare_child(),
     )
     with _lock:
         _live[process.pid] = process
@@ -133,15 +133,24 @@ def wait_until_gone(pgid: int, timeout: float) -> bool:
     return True
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """Return a ``preexec_fn`` that sets PR_SET_PDEATHSIG to SIGKILL, or None off Linux."""
-    if not sys.platform.startswith("linux"):
-        return None
+def _prepare_child() -> Callable[[], None]:
+    """Return the ``preexec_fn`` that runs in the child between fork and exec.
+
+    It gives the server default signal handling whatever the harness inherited, and on Linux
+    sets PR_SET_PDEATHSIG to SIGKILL. A shell runs background jobs with SIGINT ignored, and an
+    ignored signal stays ignored across exec: daphne (Twisted) then never installs its SIGINT
+    handler and ignores the graceful stop. The other servers install theirs regardless.
+    """
     # Resolved in the parent: the child between fork and exec should do as little as possible.
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
     parent = os.getpid()
 
     def preexec() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        if prctl is None:
+            return
         if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         if os.getppid() != parent:  # the parent died before prctl took effect

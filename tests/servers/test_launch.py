@@ -129,6 +129,21 @@ def test_stop_escalates_to_sigkill_when_sigint_is_ignored(tmp_path: Path) -> Non
     assert "stopped (SIGKILL after 0.5 s): exit code -9" in server.log_tail()
 
 
+def test_daphne_stops_gracefully_even_if_the_harness_ignores_sigint(
+    serve: Callable[..., RunningServer],
+) -> None:
+    # A shell starts background jobs with SIGINT ignored, and exec keeps it ignored: Twisted
+    # then installs no SIGINT handler. The launcher restores the default in the child.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        server = serve(get("daphne"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    server.stop(grace=TIMEOUT)
+    assert server.stopped_gracefully
+    assert server.exit_code == 0
+
+
 def test_a_server_that_died_is_not_a_graceful_stop(serve: Callable[..., RunningServer]) -> None:
     server = serve(FAST)
     os.killpg(server.pid, signal.SIGKILL)
