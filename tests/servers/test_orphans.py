@@ -10,12 +10,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from servers import _groups
+from servers import RunningServer, _groups, get
 from tests.servers.support import HERE, TIMEOUT, live_members_from_ps, wait_until_no_members
 
 REPO = HERE.parent.parent
@@ -94,3 +96,17 @@ def test_spawned_processes_get_sigkill_as_parent_death_signal(tmp_path: Path) ->
     assert live_members_from_ps(child.pid) == []
     _groups.forget(child.pid)
     assert log.read_text().strip() == str(int(signal.SIGKILL))
+
+
+def test_a_server_started_from_a_short_lived_thread_survives_the_thread(
+    serve: Callable[..., RunningServer],
+) -> None:
+    # The parent-death signal fires when the forking *thread* exits; the launcher forks from
+    # its own long-lived thread, so a caller's worker thread may come and go.
+    started: list[RunningServer] = []
+    thread = threading.Thread(target=lambda: started.append(serve(get("uvicorn-h11"))))
+    thread.start()
+    thread.join()
+    (server,) = started
+    assert httpx.get(server.base_url, timeout=TIMEOUT).status_code == 200
+    assert server.running
