@@ -270,6 +270,8 @@ class RunningServer:
         if _PORT_TAKEN.search(self.log.read(offset)):
             _log.info("%s: port %d was taken, trying another", self.spec.name, port)
             return False
+        # Any exit before the first answer is a failure, whatever its code: hypercorn exits
+        # with 0 when lifespan startup fails (B10), and also when the app cannot be imported.
         raise self._start_error(f"exited with code {code} before answering", exit_code=code)
 
     def _wait_ready(self, deadline: float) -> bool:

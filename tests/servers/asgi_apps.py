@@ -5,6 +5,8 @@ the scope's ``http_version``, ``scheme`` and ``path``, the names in ``scope["ext
 whether lifespan startup ran in this process, whether the scope has ``state``, and the
 ``SERVERS_TEST_MARK`` environment variable. A WebSocket is accepted, sent the names of its
 scope's extensions as one text message, and closed. Lifespan startup and shutdown complete.
+
+``failing_startup`` answers ``lifespan.startup`` with ``lifespan.startup.failed``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _websocket(scope, receive, send)
     else:
         raise ValueError(f"unknown scope type {scope['type']!r}")
+
+
+async def failing_startup(scope: Scope, receive: Receive, send: Send) -> None:
+    """Fail lifespan startup with the message ``"startup refused by the test app"``."""
+    if scope["type"] != "lifespan":
+        return await app(scope, receive, send)
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "startup refused by the test app"})
+    return None
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
