@@ -7,12 +7,18 @@ nothing costs nothing. Header values are decoded as latin-1, as HTTP field value
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Generator, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from .errors import HTTPInvalidHeader, MediaMalformedError, MediaNotFoundError
+from .errors import (
+    ClientDisconnected,
+    HTTPInvalidHeader,
+    MediaMalformedError,
+    MediaNotFoundError,
+)
 from .media import Handlers
 from .stream import BoundedStream
 from .types import Receive, Scope
@@ -296,6 +302,20 @@ class Request:
     def stream_if_created(self) -> BoundedStream | None:
         """The body stream if anything has asked for it yet (framework use)."""
         return self._stream
+
+    async def wait_disconnect(self) -> None:
+        """Wait until the client disconnects (for long-polling; Falcon #1808 asks for it).
+
+        Any unread request body is read and discarded first. Note that every server delivers
+        ``http.disconnect`` as soon as the response is complete, so call this before
+        responding.
+        """
+        stream = self.stream
+        if not stream.eof and not stream.disconnected:
+            with contextlib.suppress(ClientDisconnected):
+                await stream.exhaust()
+        if not stream.disconnected:
+            await stream.wait_disconnect()
 
     async def get_media(self, default_when_empty: Any = _UNSET) -> Any:
         """Read and parse the body with the handler for its Content-Type (JSON by default).

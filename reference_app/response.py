@@ -48,7 +48,7 @@ _BAD_VALUE = re.compile(r"[\r\n\x00]")
 class ReadableStream(Protocol):
     """An object with an awaitable ``read(size)``, such as an aiofiles file."""
 
-    async def read(self, size: int = ..., /) -> bytes: ...
+    async def read(self, size: int, /) -> bytes: ...
 
 
 #: A scheduled background job: the callable and whether it is a coroutine function.

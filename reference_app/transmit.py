@@ -10,8 +10,10 @@ Rules (ASGI HTTP spec 2.5, "Response Start" and "Response Body" send events):
 * While a body streams, a watcher waits for ``http.disconnect``. When the client goes, the task
   producing the chunks is cancelled, so even a generator blocked on its next item is interrupted,
   and the generator is finalized (``aclose()``) or the stream's ``close()`` is awaited, exactly
-  once. Falcon iterates ``resp.stream`` to the end after a disconnect, and its SSE loop only
-  notices at the next yield.
+  once. The pump yields to the event loop after every chunk: after a disconnect ``send()``
+  returns without suspending on every server, and a producer that never awaits would otherwise
+  starve the watcher. (Falcon iterates ``resp.stream`` to the end after a disconnect, and its
+  SSE loop only notices at the next yield.)
 * An exception while streaming, after the response has started, is logged and turned into
   :class:`~reference_app.errors.ResponseAborted` raised to the server, which then aborts the
   connection: a clean ending would make a truncated body look complete.
@@ -176,6 +178,10 @@ async def _pump(response: Response, send: Send, start: Message, chunks: _Chunks)
         await _send_pushes(response, send)
         async for chunk in chunks:
             await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
+            # After a disconnect, send() returns without suspending on every server
+            # (servers.md §0.2): yield to the loop so the disconnect watcher can run even
+            # when the producer never awaits.
+            await asyncio.sleep(0)
         await send(_FINAL_BODY)
     finally:
         await chunks.close()

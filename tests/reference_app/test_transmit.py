@@ -655,3 +655,32 @@ async def test_media_that_cannot_be_serialized_is_a_500(caplog: pytest.LogCaptur
         result = await ASGIDriver(app).get("/m")
     assert result.status == 500
     assert "not JSON serializable" in caplog.text
+
+
+async def test_a_producer_that_never_awaits_still_stops_after_a_disconnect() -> None:
+    """After a disconnect every server's send() returns without suspending (servers.md §0.2).
+
+    A generator that never awaits would then spin the event loop forever, starving the task
+    that receives ``http.disconnect``; the pump must yield to the loop between chunks.
+    """
+    probe = Probe()
+    app = App()
+
+    async def flood() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                probe.produced += 1
+                yield b"x" * 1024
+        finally:
+            probe.finalized.set()
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.stream = flood()
+
+    route(app, "/flood", responder)
+    async with ASGIDriver(app).stream("GET", "/flood") as exchange:
+        assert await exchange.next_chunk() == b"x" * 1024
+        exchange.disconnect()
+        async with asyncio.timeout(2):
+            await probe.finalized.wait()
+    assert probe.produced < 100_000
