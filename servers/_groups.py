@@ -14,7 +14,8 @@ No server outlives the harness, in four layers:
    spawner thread, never by a caller's (maybe short-lived) thread.
 4. The death signal is not inherited by the server's own children, so the guardian
    (:mod:`servers._guardian`, a separate process) SIGKILLs the whole group once the harness is
-   gone, however it went.
+   gone, however it went. It learns that from end of file on a pipe, so a process forked from
+   the harness (``os.fork``, multiprocessing's "fork") delays it until that process exits too.
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ _log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _POLL_INTERVAL = 0.02
 
+# The registry belongs to this process; a forked copy of it must not kill our servers.
+_owner = os.getpid()
 _lock = threading.Lock()
 _live: dict[int, subprocess.Popen[bytes]] = {}
 _guardian: subprocess.Popen[bytes] | None = None
-# One thread forks every server and lives as long as the interpreter (see layer 3 above).
+# One thread forks every server (layer 3 above). It lives until interpreter shutdown joins it,
+# just before the atexit hook runs; its exit then SIGKILLs the servers' first processes.
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="servers-spawner")
 
 
@@ -184,14 +188,17 @@ def _tell_guardian(line: str) -> None:
 @atexit.register
 def _kill_all() -> None:
     """SIGKILL every group still registered, then let the guardian go."""
+    if os.getpid() != _owner:
+        return
     with _lock:
         for pgid, process in list(_live.items()):
             _log.warning("killing server process group %d at exit", pgid)
             signal_group(pgid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=2)
-            del _live[pgid]
-            _tell_guardian(f"-{pgid}")
+            if wait_until_gone(pgid, 2):  # else the guardian tries again once we are gone
+                del _live[pgid]
+                _tell_guardian(f"-{pgid}")
         if _guardian is not None and _guardian.stdin is not None:
             _guardian.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
