@@ -25,6 +25,7 @@ class LogFile:
     """
 
     def __init__(self, name: str, directory: Path | None = None) -> None:
+        """Create an empty ``NAME-XXXX.log`` in ``directory`` (a per-run temporary one if None)."""
         fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log", dir=directory or _run_dir())
         os.close(fd)
         self.path = Path(path)

@@ -138,6 +138,7 @@ class RunningServer:
         log_dir: Path | None = None,
         ready_path: str = "/",
     ) -> None:
+        """Prepare a server without starting it; the arguments are those of :func:`launch`."""
         self.spec = spec
         self.app = app
         self.host = LOOPBACK
