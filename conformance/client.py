@@ -38,6 +38,7 @@ __all__ = [
     "TIMEOUT",
     "H2Client",
     "H2Result",
+    "H2Session",
     "Observer",
     "RawHTTP1",
     "RawResponse",
@@ -55,9 +56,14 @@ def new_token() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def http_client(server: RunningServer, *, timeout: float = TIMEOUT) -> httpx.AsyncClient:
-    """An httpx client for ``server`` in its variant's protocol."""
-    protocol = server.spec.protocol
+def http_client(
+    server: RunningServer,
+    *,
+    timeout: float = TIMEOUT,
+    protocol: HTTPProtocol | None = None,
+) -> httpx.AsyncClient:
+    """An httpx client for ``server`` in its variant's protocol (or in ``protocol``)."""
+    protocol = protocol or server.spec.protocol
     verify: ssl.SSLContext | bool = server.client_ssl_context() if server.spec.tls else True
     return httpx.AsyncClient(
         base_url=server.base_url,
@@ -308,6 +314,98 @@ class H2Client:
         return result
 
 
+class H2Session:
+    """A raw HTTP/2 connection driven step by step (``async with H2Session(server) as h2:``).
+
+    For exchanges a polite client never makes, such as a request body that ends after the
+    response did.
+    """
+
+    def __init__(self, server: RunningServer, *, enable_push: bool = False) -> None:
+        self.server = server
+        self.enable_push = enable_push
+        self.result = H2Result(streams={}, pushes=[], events=[])
+        self.closed_by_server = False
+        self._connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> H2Session:
+        ssl_context = None
+        if self.server.spec.tls:
+            ssl_context = self.server.client_ssl_context()
+            ssl_context.set_alpn_protocols(["h2"])
+        self._reader, self._writer = await asyncio.wait_for(
+            asyncio.open_connection(self.server.host, self.server.port, ssl=ssl_context), TIMEOUT
+        )
+        self._connection.initiate_connection()
+        self._connection.update_settings(
+            {h2.settings.SettingCodes.ENABLE_PUSH: int(self.enable_push)}
+        )
+        await self._flush()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    async def _flush(self) -> None:
+        assert self._writer is not None
+        data = self._connection.data_to_send()
+        if data:
+            self._writer.write(data)
+            await self._writer.drain()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        end_stream: bool = True,
+    ) -> int:
+        """Open a stream with a request's header block; return its id."""
+        stream_id = self._connection.get_next_available_stream_id()
+        scheme = "https" if self.server.spec.tls else "http"
+        pseudo = [(":method", method), (":path", path), (":scheme", scheme)]
+        pseudo.append((":authority", self.server.authority))
+        self._connection.send_headers(stream_id, [*pseudo, *headers], end_stream=end_stream)
+        self.result.streams[stream_id] = H2Stream()
+        await self._flush()
+        return stream_id
+
+    async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> None:
+        """Send a DATA frame on ``stream_id``."""
+        self._connection.send_data(stream_id, data, end_stream=end_stream)
+        await self._flush()
+
+    async def until_ended(self, *stream_ids: int, timeout: float = TIMEOUT) -> None:
+        """Read frames until every stream in ``stream_ids`` has ended or was reset.
+
+        Raises:
+            ConnectionError: the server closed the connection first.
+            TimeoutError: not within ``timeout``.
+        """
+        assert self._reader is not None
+        streams = self.result.streams
+
+        def done() -> bool:
+            return all(streams[i].ended or streams[i].reset is not None for i in stream_ids)
+
+        async with asyncio.timeout(timeout):
+            while not done():
+                data = await self._reader.read(65536)
+                if not data:
+                    self.closed_by_server = True
+                    raise ConnectionError("the server closed the HTTP/2 connection")
+                for event in self._connection.receive_data(data):
+                    _apply(event, self.result, self._connection)
+                    if isinstance(event, h2.events.ConnectionTerminated):
+                        self.closed_by_server = True
+                        raise ConnectionError(f"the server sent GOAWAY ({event.error_code!r})")
+                await self._flush()
+
+
 def _apply(event: Any, result: H2Result, connection: h2.connection.H2Connection) -> None:
     now = time.monotonic()
     result.events.append((now, type(event).__name__))
@@ -337,13 +435,16 @@ def _decode(headers: Iterable[tuple[Any, Any]]) -> list[tuple[str, str]]:
 class Observer:
     """The contract app's observation channel, on a connection of its own.
 
-    Use it as ``async with Observer(server) as observer``. It never shares a connection with
-    the exchange under test: on HTTP/2 an unread stream would starve it of flow-control
-    window, and multiplexing would test something else than the case means to.
+    Use it as ``async with Observer(server) as observer``. The channel is harness, not subject:
+    it never shares a connection with the exchange under test (on HTTP/2 an unread stream
+    would starve it of flow-control window), and it speaks HTTP/1.1, which every built-in
+    variant's port also accepts, so it cannot trip over a bug of the protocol under test
+    (hypercorn's HTTP/2 drops the whole connection when a request's last DATA frame arrives
+    after the response, pgjones/hypercorn#329).
     """
 
     def __init__(self, server: RunningServer) -> None:
-        self.client = http_client(server)
+        self.client = http_client(server, protocol=HTTPProtocol.HTTP1)
 
     async def __aenter__(self) -> Observer:
         await self.client.__aenter__()

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import hashlib
 
+import httpx
+
 from conformance.cases import Grade, case
-from conformance.client import TIMEOUT, Observer, RawHTTP1, http_client, new_token, request_bytes
+from conformance.client import (
+    TIMEOUT,
+    H2Session,
+    Observer,
+    RawHTTP1,
+    http_client,
+    new_token,
+    request_bytes,
+)
 from conformance.contract import pattern
 from conformance.memory import group_rss
-from servers import HTTPProtocol, RunningServer
+from servers import Capability, HTTPProtocol, RunningServer
 
 from ._helpers import require_protocol
 
@@ -34,21 +44,23 @@ async def test_each_chunk_reaches_the_client_before_the_next_is_produced(
     that held a chunk back until the next one existed would never deliver it.
     """
     token = new_token()
-    async with (
-        http_client(server) as client,
-        Observer(server) as observer,
-        client.stream("GET", f"/stream/gated/{token}?n=3&size=16") as response,
-    ):
-        assert response.status_code == 200
-        chunks = response.aiter_raw()
-        for index in range(3):
-            await observer.release(token)
-            received = b""
-            while len(received) < 16:
-                received += await anext(chunks)
-            assert received == f"{index:016d}".encode()
-            produced = await observer.events(token, "produced")
-            assert len(produced) == index + 1, f"the app had produced {len(produced)} chunks"
+    async with Observer(server) as observer:
+        # Chunk 0 may be produced at once: some servers hold the headers until the first body.
+        await observer.release(token)
+        async with (
+            http_client(server) as client,
+            client.stream("GET", f"/stream/gated/{token}?n=3&size=16") as response,
+        ):
+            assert response.status_code == 200
+            chunks = response.aiter_raw()
+            for index in range(3):
+                received = b""
+                while len(received) < 16:
+                    received += await anext(chunks)
+                assert received == f"{index:016d}".encode()
+                produced = await observer.events(token, "produced")
+                assert len(produced) == index + 1, f"the app had produced {len(produced)} chunks"
+                await observer.release(token)
 
 
 @case(
@@ -68,6 +80,10 @@ async def test_headers_are_sent_before_the_first_chunk_exists(server: RunningSer
             async with client.stream("GET", f"/stream/gated/{token}?n=1") as response:
                 assert response.status_code == 200
                 assert await observer.events(token, "produced") == []
+        except httpx.ReadTimeout:
+            raise AssertionError(
+                "no response headers within 2 s: the server holds them until the first body"
+            ) from None
         finally:
             await observer.release(token)
 
@@ -161,11 +177,14 @@ async def test_a_client_that_leaves_mid_stream_gets_the_generator_finalized(
     The app's generator must be finalized within a bound, not iterated forever.
     """
     token = new_token()
-    async with http_client(server) as client, Observer(server) as observer:
-        async with client.stream("GET", f"/stream/forever/{token}?interval=0.005") as response:
-            ticks = response.aiter_raw()
-            await anext(ticks)
-        # Leaving the block closed the response mid-body: FIN on HTTP/1.1, RST_STREAM on h2.
+    async with Observer(server) as observer:
+        async with (
+            http_client(server) as client,
+            client.stream("GET", f"/stream/forever/{token}?interval=0.005") as response,
+        ):
+            await anext(response.aiter_raw())
+        # The client closed its connection mid-body (httpx does not reset an HTTP/2 stream
+        # when a response is closed early, so the whole connection goes).
         await observer.wait(token, "finalized", timeout=TIMEOUT)
 
 
@@ -191,3 +210,40 @@ async def test_a_client_that_stops_reading_holds_back_the_producer(server: Runni
         snapshot = await observer.snapshot(token)
         produced = snapshot["counters"].get("produced", 0)
     assert not ran_ahead or produced < 1024, f"{produced} chunks were produced"
+
+
+@case(
+    "streaming/early-response-keeps-connection",
+    grade=Grade.REQUIRED,
+    clause="RFC 9113 §8.1: a server can send a complete response before the request is complete",
+    requires=[Capability.HTTP2],
+)
+async def test_a_response_before_the_end_of_the_request_keeps_the_connection(
+    server: RunningServer,
+) -> None:
+    """RFC 9113 §8.1: a complete response may precede the end of the request.
+
+    The app answers a POST without reading its body; the client's last (empty) DATA frame then
+    arrives for a stream the server already finished. That frame must not break the
+    connection: a request on another stream of the same connection still gets its answer.
+    """
+    token = new_token()
+    async with H2Session(server) as session:
+        early = await session.request("POST", f"/gate/{token}/unused", end_stream=False)
+        await session.until_ended(early)
+        stream = session.result.streams[early]
+        assert stream.status == 204
+        if stream.reset is None:
+            await session.send_data(early, b"", end_stream=True)
+        else:
+            # §8.1: the server MAY ask the client to stop sending with RST_STREAM(NO_ERROR).
+            assert stream.reset == 0, f"the finished stream was reset with error {stream.reset}"
+        try:
+            later = await session.request("GET", "/")
+            await session.until_ended(later)
+        except ConnectionError as error:
+            raise AssertionError(
+                f"the connection broke after the late end of a request body: {error}"
+            ) from error
+        assert session.result.streams[later].status == 200
+        assert session.result.streams[later].data == b"asgi-conformance contract app"
