@@ -365,6 +365,8 @@ class App:
         except Exception as error:
             # The response could not even start (e.g. media that does not serialize).
             await close_body_sources(resp)
+            if resp.jobs:
+                logger.info("dropping %d background job(s): the response failed", len(resp.jobs))
             fallback = Response(req)
             await self._handle_error(req, fallback, error, {})
             await send_response(

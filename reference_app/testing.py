@@ -120,8 +120,16 @@ class Exchange:
     Create it with :meth:`ASGIDriver.stream`.
     """
 
-    def __init__(self, app: ASGIApp, scope: Scope, body: list[bytes], complete: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        body: list[bytes],
+        complete: bool,
+        raise_after_disconnect: bool = False,
+    ) -> None:
         self.scope = scope
+        self._raise_after_disconnect = raise_after_disconnect
         self.records: list[Record] = []
         self._app = app
         self._incoming: asyncio.Queue[Message] = asyncio.Queue()
@@ -157,6 +165,8 @@ class Exchange:
     async def _send(self, message: Message) -> None:
         self._record("send", message)
         if self._disconnected:
+            if self._raise_after_disconnect:
+                raise ConnectionResetError("the client disconnected (ASGI spec 2.4 behaviour)")
             return  # no-op after disconnect, as on every probed server
         self._validate(message)
         self._events.put_nowait(message)
@@ -313,6 +323,9 @@ class ASGIDriver:
         extensions: ``scope["extensions"]`` for every request (e.g. to advertise push).
         state: ``scope["state"]`` for every request (shallow-copied per request).
         http_version: ``scope["http_version"]``.
+        send_raises_after_disconnect: make ``send()`` raise an OSError subclass after a
+            disconnect, as ASGI HTTP spec 2.4 says a server should (none of the probed servers
+            does; by default it is a no-op, as they do).
     """
 
     def __init__(
@@ -322,8 +335,10 @@ class ASGIDriver:
         extensions: Mapping[str, Any] | None = None,
         state: dict[str, Any] | None = None,
         http_version: str = "1.1",
+        send_raises_after_disconnect: bool = False,
     ) -> None:
         self.app = app
+        self.send_raises_after_disconnect = send_raises_after_disconnect
         self.extensions = dict(extensions) if extensions is not None else None
         self.state = state
         self.http_version = http_version
@@ -385,7 +400,13 @@ class ASGIDriver:
         if chunks == [b""]:
             chunks = []
         scope = self.scope(method, path, query=query, headers=headers)
-        exchange = Exchange(self.app, scope, [bytes(c) for c in chunks], body_complete)
+        exchange = Exchange(
+            self.app,
+            scope,
+            [bytes(c) for c in chunks],
+            body_complete,
+            self.send_raises_after_disconnect,
+        )
         exchange.task = asyncio.ensure_future(self.app(scope, exchange._receive, exchange._send))
         try:
             yield exchange

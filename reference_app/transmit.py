@@ -80,6 +80,42 @@ async def send_response(
     Raises:
         ResponseAborted: the body failed after the response had started.
     """
+    send = _guard(send)
+    try:
+        return await _send_any(response, send, head, body_stream, media_handlers, sse_keepalive)
+    except _ClientGone:
+        await close_body_sources(response)
+        return Outcome.DISCONNECTED
+
+
+class _ClientGone(Exception):
+    """``send()`` raised OSError: the client is gone (ASGI HTTP spec 2.4, "send exception")."""
+
+
+def _guard(send: Send) -> Send:
+    """Wrap ``send`` so that its OSError means "client gone", whatever else raises OSError.
+
+    Per ASGI HTTP spec 2.4 a server should raise an OSError subclass from ``send()`` on a closed
+    connection; an app's own OSError (a failing file read) must still abort the response.
+    """
+
+    async def guarded(message: Message) -> None:
+        try:
+            await send(message)
+        except OSError as error:
+            raise _ClientGone() from error
+
+    return guarded
+
+
+async def _send_any(
+    response: Response,
+    send: Send,
+    head: bool,
+    body_stream: BoundedStream,
+    media_handlers: Handlers,
+    sse_keepalive: float | None,
+) -> str:
     status = response.status_code
     headers = response.header_items()
     if response.sse is not None:
@@ -166,8 +202,9 @@ async def _send_streamed(
     error = pump.exception()
     if error is None:
         return Outcome.COMPLETE
-    if isinstance(error, ClientDisconnected):
-        return Outcome.DISCONNECTED  # the stream read the request body and the client left
+    if isinstance(error, ClientDisconnected | _ClientGone):
+        # The stream read the request body and the client left, or send() said it had left.
+        return Outcome.DISCONNECTED
     logger.error("error while streaming the response body; aborting the response", exc_info=error)
     raise ResponseAborted(f"response body failed: {error!r}") from error
 

@@ -684,3 +684,42 @@ async def test_a_producer_that_never_awaits_still_stops_after_a_disconnect() -> 
         async with asyncio.timeout(2):
             await probe.finalized.wait()
     assert probe.produced < 100_000
+
+
+@pytest.mark.parametrize("kind", ["stream", "sse", "rendered"])
+async def test_send_raising_oserror_after_a_disconnect_is_a_quiet_disconnect(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ASGI HTTP spec 2.4: send() on a closed connection should raise an OSError subclass.
+
+    The framework treats it as the client leaving: no error is logged, the body source is
+    closed, and the app returns normally; an OSError of the app's own stays an error.
+    """
+    source = IteratorWithClose([b"a", b"b"] if kind == "stream" else [SSEvent(text="a")])
+    app = App()
+    ran = asyncio.Event()
+
+    async def job() -> None:
+        ran.set()
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.schedule(job)
+        if kind == "stream":
+            resp.stream = source
+        elif kind == "sse":
+            resp.sse = source
+        else:
+            resp.text = "hello"
+
+    route(app, "/x", responder)
+    driver = ASGIDriver(app, send_raises_after_disconnect=True)
+    with caplog.at_level(logging.WARNING, "reference_app"):
+        async with driver.stream("GET", "/x") as exchange:
+            exchange.disconnect()  # before the app sends anything
+            result = await exchange.finish()
+    assert result.disconnected
+    assert caplog.records == []
+    if kind != "rendered":
+        assert source.closed == 1
+    async with asyncio.timeout(2):
+        await ran.wait()  # the responder succeeded: its jobs run (the response ended)
