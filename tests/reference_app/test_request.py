@@ -346,3 +346,49 @@ def test_accessors_through_an_app() -> None:
         "url": "http://testserver/items/7?tag=a&tag=b",
         "client": ("127.0.0.1", 50000),
     }
+
+
+# -- waiting for the client to leave ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "complete", "headers"),
+    [
+        pytest.param(b"", True, [], id="no-body"),
+        pytest.param(b"read first", True, [("content-length", "10")], id="unread-body"),
+        pytest.param(b"abc", False, [], id="body-still-arriving"),
+        pytest.param(b"abc", False, [("content-length", "10")], id="short-body"),
+    ],
+)
+def test_wait_disconnect_discards_the_body_then_blocks_until_the_client_leaves(
+    body: bytes, complete: bool, headers: list[tuple[str, str]]
+) -> None:
+    events: list[str] = []
+
+    async def scenario() -> Result:
+        waiting = asyncio.Event()
+
+        class LongPoll:
+            async def on_post(self, req: Request, resp: Response) -> None:
+                waiting.set()
+                await req.wait_disconnect()
+                await req.wait_disconnect()  # once gone, returns at once
+                events.append(f"returned after {req.stream.tell()} body bytes")
+                resp.text = "nobody hears this"
+
+        app = App()
+        app.add_route("/", LongPoll())
+        driver = ASGIDriver(app)
+        async with driver.stream(
+            "POST", "/", headers=headers, body=body, body_complete=complete
+        ) as exchange:
+            await waiting.wait()
+            assert events == []  # still waiting: the client is connected
+            assert exchange.status == 0
+            exchange.disconnect()
+            return await exchange.finish()
+
+    result = asyncio.run(scenario())
+    assert events == [f"returned after {len(body)} body bytes"]
+    assert result.disconnected
+    assert result.status == 0  # the late response reached no one
