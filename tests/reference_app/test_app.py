@@ -524,12 +524,16 @@ def test_a_failed_responder_closes_its_stream_and_drops_its_jobs(
 
 def test_a_response_that_cannot_start_becomes_a_500(caplog: pytest.LogCaptureFixture) -> None:
     closed: list[str] = []
+    ran: list[str] = []
 
     async def stream() -> AsyncIterator[bytes]:
         try:
             yield b"never"
         finally:
             closed.append("closed")
+
+    async def job() -> None:
+        ran.append("job")
 
     class Resource:
         async def on_get(self, req: Request, resp: Response) -> None:
@@ -538,16 +542,25 @@ def test_a_response_that_cannot_start_becomes_a_500(caplog: pytest.LogCaptureFix
             generator = stream()
             await generator.__anext__()  # started, so only aclose() runs its finally
             resp.stream = generator
+            resp.schedule(job)
 
     app = App()
     app.add_route("/", Resource())
-    with caplog.at_level(logging.ERROR, logger="reference_app"):
-        result = call(app, "GET", "/")
+
+    async def scenario() -> Result:
+        result = await ASGIDriver(app).get("/")
+        assert app.jobs.pending == 0  # the job was not started
+        return result
+
+    with caplog.at_level(logging.INFO, logger="reference_app"):
+        result = asyncio.run(scenario())
     assert result.status == 500
     assert result.json() == {"title": "Internal Server Error"}
     assert result.header("x-lost") is None
     assert closed == ["closed"]
+    assert ran == []
     assert "Object of type set is not JSON serializable" in caplog.text
+    assert "dropping 1 background job(s): the response failed" in caplog.text
 
 
 # -- request body limits ------------------------------------------------------------------------
