@@ -341,12 +341,18 @@ class App:
     async def _send(
         self, req: Request, resp: Response, send: Send, head: bool, succeeded: bool
     ) -> None:
-        body_stream = req.stream_if_created
-        if body_stream is None:
-            # The app never asked for the body: while a response streams, whatever of it
-            # arrives is unwanted (Rule 6 of reference_app.stream).
-            body_stream = BoundedStream(req._receive, None, None)
-            body_stream.abandon()
+        watched = req.stream_if_created
+
+        def body_stream() -> BoundedStream:
+            # Only a streamed response needs it, to watch for the disconnect.
+            nonlocal watched
+            if watched is None:
+                # The app never asked for the body: while a response streams, whatever of it
+                # arrives is unwanted (Rule 6 of reference_app.stream).
+                watched = BoundedStream(req._receive, None, None)
+                watched.abandon()
+            return watched
+
         try:
             outcome = await send_response(
                 resp,

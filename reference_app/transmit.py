@@ -63,7 +63,7 @@ async def send_response(
     send: Send,
     *,
     head: bool,
-    body_stream: BoundedStream,
+    body_stream: Callable[[], BoundedStream],
     media_handlers: Handlers,
     sse_keepalive: float | None,
 ) -> str:
@@ -73,16 +73,31 @@ async def send_response(
         response: the finished response.
         send: the ASGI send callable.
         head: True for a HEAD request (no body is sent).
-        body_stream: the request body stream (receives on the app's behalf while streaming).
+        body_stream: returns the request body stream (which receives on the app's behalf while
+            a response streams); called only for a streamed response.
         media_handlers: serializers for ``resp.media`` and SSE ``json=`` events.
         sse_keepalive: the app-wide SSE keep-alive interval, unless the response sets one.
 
     Raises:
         ResponseAborted: the body failed after the response had started.
     """
+    status = response.status_code
+    headers = response.header_items()
+    if response.sse is None:
+        body = await _render(response, headers, media_handlers)
+        if body is not None or response.stream is None:
+            try:
+                await _send_rendered(response, send, status, headers, body or b"", head)
+            except OSError:
+                # Only send() runs in there, so this is the client gone (ASGI HTTP spec 2.4).
+                await close_body_sources(response)
+                return Outcome.DISCONNECTED
+            return Outcome.COMPLETE
     send = _guard(send)
     try:
-        return await _send_any(response, send, head, body_stream, media_handlers, sse_keepalive)
+        return await _send_any(
+            response, send, status, headers, head, body_stream(), media_handlers, sse_keepalive
+        )
     except _ClientGone:
         await close_body_sources(response)
         return Outcome.DISCONNECTED
@@ -111,13 +126,14 @@ def _guard(send: Send) -> Send:
 async def _send_any(
     response: Response,
     send: Send,
+    status: int,
+    headers: Headers,
     head: bool,
     body_stream: BoundedStream,
     media_handlers: Handlers,
     sse_keepalive: float | None,
 ) -> str:
-    status = response.status_code
-    headers = response.header_items()
+    """Send a streamed response (``sse``, or ``stream`` with no rendered body)."""
     if response.sse is not None:
         _default_header(headers, b"content-type", b"text/event-stream")
         _default_header(headers, b"cache-control", b"no-cache")
@@ -126,10 +142,6 @@ async def _send_any(
         keepalive = response.sse_keepalive if response.sse_keepalive is not None else sse_keepalive
         chunks = _sse_chunks(response.sse, media_handlers.json_dumps(), keepalive)
         return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
-    body = await _render(response, headers, media_handlers)
-    if body is not None or response.stream is None:
-        await _send_rendered(response, send, status, headers, body or b"", head)
-        return Outcome.COMPLETE
     _default_header(headers, b"content-type", b"application/octet-stream")
     if response.stream_length is not None:
         headers.append((b"content-length", str(response.stream_length).encode()))
@@ -161,7 +173,8 @@ async def _send_rendered(
     if head or status < 200 or status in _NO_BODY_STATUSES:
         body = b""
     await send({"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers})
-    await _send_pushes(response, send)
+    if response.pushes:
+        await _send_pushes(response, send)
     await send({"type": spec.HTTP_RESPONSE_BODY, "body": body, "more_body": False})
 
 
