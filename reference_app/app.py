@@ -303,7 +303,12 @@ class App:
             if route.max_body_size is not _UNSET:
                 req._max_body_size = route.max_body_size
             limit = req._max_body_size
-            if limit is not None and (length := req.content_length) is not None and length > limit:
+            if (
+                limit is not None
+                and _declares_length(scope["headers"])
+                and (length := req.content_length) is not None
+                and length > limit
+            ):
                 raise HTTPPayloadTooLarge(
                     description=f"Content-Length {length} is over the limit of {limit} bytes."
                 )
@@ -421,6 +426,15 @@ class App:
         if state is None:
             state = await self.lifespan.fallback_startup()
         scope["state"] = dict(state)
+
+
+def _declares_length(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a header is named Content-Length: a request without one (most GETs) then needs
+    no header dict for the 413 check."""
+    for name, _ in headers:  # noqa: SIM110 - a plain loop: any() over a generator costs more
+        if len(name) == 14 and name.lower() == b"content-length":
+            return True
+    return False
 
 
 async def _render_http_error(
