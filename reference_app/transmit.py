@@ -33,7 +33,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Final
 
 from . import spec
-from .errors import ClientDisconnected, ResponseAborted
+from .errors import ClientDisconnected, HTTPUnsupportedMediaType, ResponseAborted
 from .media import Handlers
 from .response import Response
 from .sse import PING, SSEvent
@@ -86,11 +86,13 @@ async def send_response(
     if response.sse is None:
         body = await _render(response, headers, media_handlers)
         if body is not None or response.stream is None:
+            if response.stream is not None:  # a rendered body wins over a stream
+                await _close_unsent(response.stream)
+                response.stream = None
             try:
                 await _send_rendered(response, send, status, headers, body or b"", head)
             except OSError:
                 # Only send() runs in there, so this is the client gone (ASGI HTTP spec 2.4).
-                await close_body_sources(response)
                 return Outcome.DISCONNECTED
             return Outcome.COMPLETE
     send = _guard(send)
@@ -99,8 +101,7 @@ async def send_response(
             response, send, status, headers, head, body_stream(), media_handlers, sse_keepalive
         )
     except _ClientGone:
-        await close_body_sources(response)
-        return Outcome.DISCONNECTED
+        return Outcome.DISCONNECTED  # the body source was closed on the way out
 
 
 class _ClientGone(Exception):
@@ -135,17 +136,22 @@ async def _send_any(
 ) -> str:
     """Send a streamed response (``sse``, or ``stream`` with no rendered body)."""
     if response.sse is not None:
+        if response.stream is not None:  # the event stream wins over a stream
+            await _close_unsent(response.stream)
+            response.stream = None
         _default_header(headers, b"content-type", b"text/event-stream")
         _default_header(headers, b"cache-control", b"no-cache")
         # Ask reverse proxies such as nginx not to buffer the event stream.
         _default_header(headers, b"x-accel-buffering", b"no")
         keepalive = response.sse_keepalive if response.sse_keepalive is not None else sse_keepalive
         chunks = _sse_chunks(response.sse, media_handlers.json_dumps(), keepalive)
+        response.sse = None  # from here on, closing it is the chunk iterator's job
         return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
     _default_header(headers, b"content-type", b"application/octet-stream")
     if response.stream_length is not None:
         headers.append((b"content-length", str(response.stream_length).encode()))
     chunks = _stream_chunks(response.stream)
+    response.stream = None  # from here on, closing it is the chunk iterator's job
     return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
 
 
@@ -158,7 +164,13 @@ async def _render(response: Response, headers: Headers, handlers: Handlers) -> b
         _default_header(headers, b"content-type", b"application/octet-stream")
         return bytes(response.data)
     if response.media is not None:
-        media_type, handler = handlers.resolve(response.content_type)
+        try:
+            media_type, handler = handlers.resolve(response.content_type)
+        except HTTPUnsupportedMediaType:
+            # The app's mistake, not the client's: a 500, never a 415.
+            raise TypeError(
+                f"resp.media: no media handler serializes {response.content_type!r}"
+            ) from None
         _default_header(headers, b"content-type", media_type.encode("latin-1"))
         return await handler.serialize_async(response.media, media_type)
     return None
@@ -167,9 +179,12 @@ async def _render(response: Response, headers: Headers, handlers: Handlers) -> b
 async def _send_rendered(
     response: Response, send: Send, status: int, headers: Headers, body: bytes, head: bool
 ) -> None:
-    headers = [pair for pair in headers if pair[0] != b"content-length"]
-    if status >= 200 and status != 204:
-        headers.append((b"content-length", str(len(body)).encode()))
+    if status != 304:
+        # RFC 9110 §8.6: the true length (replacing the app's), and none on 1xx and 204;
+        # a 304 keeps what the app set (the length the 200 would have had), if anything.
+        headers = [pair for pair in headers if pair[0] != b"content-length"]
+        if status >= 200 and status != 204:
+            headers.append((b"content-length", str(len(body)).encode()))
     if head or status < 200 or status in _NO_BODY_STATUSES:
         body = b""
     await send({"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers})
@@ -199,22 +214,28 @@ async def _send_streamed(
         await _send_pushes(response, send)
         await send(_FINAL_BODY)
         return Outcome.COMPLETE
-    pump = asyncio.ensure_future(_pump(response, send, start, chunks))
+    progress = _Progress()
+    pump = asyncio.ensure_future(_pump(response, send, start, chunks, progress, body_stream))
     watcher = asyncio.ensure_future(body_stream.wait_disconnect())
     try:
         await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if not pump.done() and progress.sending:
+            # Never cancel a server's send() mid-flight (its own state could be left half
+            # updated): after a disconnect it returns at once, and the pump then stops itself.
+            await asyncio.wait((pump,), timeout=_SEND_GRACE)
     finally:
         # Also reached when the server cancels the app: neither task may outlive the call.
         watcher.cancel()
         pump.cancel()
         await asyncio.wait((pump, watcher))
+        await _close_quietly(chunks)
     if not watcher.cancelled() and (failure := watcher.exception()) is not None:
         raise failure
-    if pump.cancelled():
-        return Outcome.DISCONNECTED
+    if pump.cancelled() or progress.complete:
+        return Outcome.COMPLETE if progress.complete else Outcome.DISCONNECTED
     error = pump.exception()
     if error is None:
-        return Outcome.COMPLETE
+        return Outcome.DISCONNECTED  # the pump saw the disconnect and stopped
     if isinstance(error, ClientDisconnected | _ClientGone):
         # The stream read the request body and the client left, or send() said it had left.
         return Outcome.DISCONNECTED
@@ -222,19 +243,61 @@ async def _send_streamed(
     raise ResponseAborted(f"response body failed: {error!r}") from error
 
 
-async def _pump(response: Response, send: Send, start: Message, chunks: _Chunks) -> None:
+#: How long a send() in flight may take to return once the client is gone, before it is
+#: cancelled after all.
+_SEND_GRACE: Final = 1.0
+
+
+class _Progress:
+    """Where the pump is: inside a ``send()``, and whether the final message went out."""
+
+    __slots__ = ("complete", "sending")
+
+    def __init__(self) -> None:
+        self.sending = False
+        self.complete = False
+
+
+async def _pump(
+    response: Response,
+    send: Send,
+    start: Message,
+    chunks: _Chunks,
+    progress: _Progress,
+    body_stream: BoundedStream,
+) -> None:
+    progress.sending = True
+    await send(start)
+    await _send_pushes(response, send)
+    progress.sending = False
+    async for chunk in chunks:  # the only place the pump may be cancelled
+        progress.sending = True
+        await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
+        progress.sending = False
+        if body_stream.disconnected:
+            return
+        # After a disconnect, send() returns without suspending on every server
+        # (servers.md §0.2): yield to the loop so the disconnect watcher can run even
+        # when the producer never awaits.
+        await asyncio.sleep(0)
+    progress.sending = True
+    await send(_FINAL_BODY)
+    progress.complete = True
+
+
+async def _close_quietly(chunks: _Chunks) -> None:
+    """Finalize the body source once; a failing ``close()`` is logged, not raised."""
     try:
-        await send(start)
-        await _send_pushes(response, send)
-        async for chunk in chunks:
-            await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
-            # After a disconnect, send() returns without suspending on every server
-            # (servers.md §0.2): yield to the loop so the disconnect watcher can run even
-            # when the producer never awaits.
-            await asyncio.sleep(0)
-        await send(_FINAL_BODY)
-    finally:
         await chunks.close()
+    except Exception:
+        logger.exception("error closing the response body source")
+
+
+async def _close_unsent(source: object) -> None:
+    try:
+        await close_source(source)
+    except Exception:
+        logger.exception("error closing a response body that was not sent")
 
 
 class _Chunks:

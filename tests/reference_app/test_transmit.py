@@ -723,3 +723,92 @@ async def test_send_raising_oserror_after_a_disconnect_is_a_quiet_disconnect(
         assert source.closed == 1
     async with asyncio.timeout(2):
         await ran.wait()  # the responder succeeded: its jobs run (the response ended)
+
+
+class SlowClose(IteratorWithClose):
+    """A close() that awaits several times, like aiofiles closing in a thread."""
+
+    def __init__(self, items: list[Any]) -> None:
+        super().__init__(items)
+        self.finished = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.finished += 1
+
+
+async def test_close_completes_after_a_normal_end_even_as_the_disconnect_arrives() -> None:
+    """After the final body every server delivers http.disconnect at once (servers.md §0.3).
+
+    The watcher must not cut short a close() still running for a complete response.
+    """
+    source = SlowClose([b"a", b"b"])
+    app = App()
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.stream = source
+
+    route(app, "/s", responder)
+    result = await ASGIDriver(app).get("/s")
+    assert result.body == b"ab"
+    assert (source.closed, source.finished) == (1, 1)
+
+
+@pytest.mark.parametrize("winner", ["text", "data", "media", "sse"])
+async def test_a_stream_that_loses_to_another_body_is_closed(winner: str) -> None:
+    loser = IteratorWithClose([b"never"])
+    app = App()
+
+    async def events() -> AsyncIterator[SSEvent]:
+        yield SSEvent(text="won")
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.stream = loser
+        if winner == "text":
+            resp.text = "won"
+        elif winner == "data":
+            resp.data = b"won"
+        elif winner == "media":
+            resp.media = "won"
+        else:
+            resp.sse = events()
+
+    route(app, "/w", responder)
+    result = await ASGIDriver(app).get("/w")
+    assert b"won" in result.body
+    assert (loser.closed, loser.items) == (1, [b"never"])
+
+
+async def test_304_keeps_the_length_the_app_set_and_sends_no_body() -> None:
+    app = App()
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.status = 304
+        resp.set_header("content-length", "1234")
+        resp.text = "ignored"
+
+    route(app, "/n", responder)
+    result = await ASGIDriver(app).get("/n")
+    assert (result.status, result.body, result.header_list("content-length")) == (
+        304,
+        b"",
+        ["1234"],
+    )
+
+
+async def test_media_no_handler_can_serialize_is_a_500_not_a_415(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = App()
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.content_type = "text/html"
+        resp.media = {"x": 1}
+
+    route(app, "/m", responder)
+    with caplog.at_level(logging.ERROR, "reference_app"):
+        result = await ASGIDriver(app).get("/m")
+    assert result.status == 500
+    assert "no media handler serializes 'text/html'" in caplog.text
