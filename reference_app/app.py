@@ -53,6 +53,13 @@ Responder = Callable[..., Awaitable[None]]
 ErrorHandler = Callable[[Request, Response, Any, dict[str, Any]], Awaitable[None]]
 
 _UNSET: Final[Any] = object()
+_MIDDLEWARE_METHODS: Final = (
+    "process_request",
+    "process_resource",
+    "process_response",
+    "process_startup",
+    "process_shutdown",
+)
 
 
 class Middleware(Protocol):
@@ -223,29 +230,33 @@ class App:
         self._error_handlers[exception] = handler
 
     def add_middleware(self, component: object) -> None:
-        """Add a middleware component (see :class:`Middleware`)."""
-        found = False
-        for name, chain in (
-            ("process_request", self._request_mw),
-            ("process_resource", self._resource_mw),
-            ("process_response", self._response_mw),
-        ):
-            method = getattr(component, name, None)
-            if method is not None:
-                if not inspect.iscoroutinefunction(method):
-                    raise TypeError(f"{type(component).__name__}.{name} must be async")
-                chain.insert(0, method) if name == "process_response" else chain.append(method)
-                found = True
-        for name, hooks in (
-            ("process_startup", self.lifespan.startup),
-            ("process_shutdown", self.lifespan.shutdown),
-        ):
-            method = getattr(component, name, None)
-            if method is not None:
-                hooks.append(_lifespan_middleware_hook(method))
-                found = True
-        if not found:
+        """Add a middleware component (see :class:`Middleware`).
+
+        Raises:
+            TypeError: it has no middleware method, or one is not async (nothing is added).
+        """
+        methods = {
+            name: method
+            for name in _MIDDLEWARE_METHODS
+            if (method := getattr(component, name, None)) is not None
+        }
+        if not methods:
             raise TypeError(f"{component!r} has no middleware methods")
+        for name, method in methods.items():
+            if not inspect.iscoroutinefunction(method):
+                raise TypeError(f"{type(component).__name__}.{name} must be async")
+        if "process_request" in methods:
+            self._request_mw.append(methods["process_request"])
+        if "process_resource" in methods:
+            self._resource_mw.append(methods["process_resource"])
+        if "process_response" in methods:
+            self._response_mw.insert(0, methods["process_response"])
+        if "process_startup" in methods:
+            self.lifespan.startup.append(self.lifespan.middleware_hook(methods["process_startup"]))
+        if "process_shutdown" in methods:
+            self.lifespan.shutdown.append(
+                self.lifespan.middleware_hook(methods["process_shutdown"])
+            )
 
     def on_startup(self, hook: Hook) -> Hook:
         """Register ``async def hook(state)`` to run at lifespan startup (usable as a decorator)."""
@@ -290,8 +301,8 @@ class App:
                 await self._fallback_state(scope)
             for process_request in self._request_mw:
                 await process_request(req, resp)
-            if resp.complete:
-                raise _Completed
+                if resp.complete:  # answered by the middleware: the rest is skipped
+                    raise _Completed
             found = self._router.find(scope["path"])
             if found is None:
                 raise HTTPNotFound()
@@ -447,13 +458,3 @@ async def _render_http_error(
     resp.set_header("content-type", "application/json")
     for name, value in error.headers:
         resp.set_header(name, value)
-
-
-def _lifespan_middleware_hook(method: Callable[..., Awaitable[None]]) -> Hook:
-    async def hook(state: dict[str, Any]) -> None:
-        await method({"type": spec.LIFESPAN, "state": state}, {})
-
-    hook.__qualname__ = getattr(method, "__qualname__", "middleware hook")
-    if not inspect.iscoroutinefunction(method):
-        raise TypeError("process_startup/process_shutdown must be async")
-    return hook

@@ -25,7 +25,7 @@ from typing import Any
 
 from . import spec
 from .background import JobRunner
-from .types import Receive, Scope, Send
+from .types import Message, Receive, Scope, Send
 
 __all__ = ["Hook", "Lifespan"]
 
@@ -38,7 +38,7 @@ Hook = Callable[[dict[str, Any]], Awaitable[None]]
 class Lifespan:
     """The startup/shutdown hooks of an app and the state they fill."""
 
-    __slots__ = ("_fallback_lock", "fallback_state", "observed", "shutdown", "startup")
+    __slots__ = ("_current", "_fallback_lock", "fallback_state", "observed", "shutdown", "startup")
 
     def __init__(self) -> None:
         self.startup: list[Hook] = []
@@ -48,6 +48,22 @@ class Lifespan:
         #: The state of a startup run by the first request (servers without lifespan).
         self.fallback_state: dict[str, Any] | None = None
         self._fallback_lock: asyncio.Lock | None = None
+        # The lifespan scope and event being handled, for Falcon-style middleware hooks.
+        self._current: tuple[Scope, Message] = ({"type": spec.LIFESPAN}, {})
+
+    def middleware_hook(self, method: Callable[[Scope, Message], Awaitable[None]]) -> Hook:
+        """Adapt a middleware's ``process_startup(scope, event)`` to a hook of the state.
+
+        The method gets the real lifespan scope and event (or, for the startup a first request
+        runs on a server without lifespan, a scope with the state and a ``lifespan.startup``
+        event).
+        """
+
+        async def hook(state: dict[str, Any]) -> None:
+            await method(*self._current)
+
+        hook.__qualname__ = getattr(method, "__qualname__", "middleware hook")
+        return hook
 
     async def serve(
         self, scope: Scope, receive: Receive, send: Send, jobs: JobRunner, timeout: float
@@ -59,6 +75,7 @@ class Lifespan:
             state = {}
         while True:
             message = await receive()
+            self._current = (scope, message)
             if message["type"] == spec.LIFESPAN_STARTUP:
                 failure = await self._run(self.startup, state, "startup")
                 if failure is not None:
@@ -82,6 +99,10 @@ class Lifespan:
             if self.fallback_state is None:
                 state: dict[str, Any] = {}
                 logger.info("no lifespan from the server: running startup hooks on first request")
+                self._current = (
+                    {"type": spec.LIFESPAN, "asgi": {"version": "3.0"}, "state": state},
+                    {"type": spec.LIFESPAN_STARTUP},
+                )
                 for hook in self.startup:
                     await hook(state)
                 self.fallback_state = state

@@ -681,3 +681,60 @@ def test_an_unknown_scope_type_is_a_value_error() -> None:
 
     with pytest.raises(ValueError, match="unsupported ASGI scope type 'webtransport'"):
         asyncio.run(App()({"type": "webtransport"}, receive, send))
+
+
+async def test_a_middleware_that_completes_the_response_skips_the_later_ones() -> None:
+    """Falcon skips the remaining process_request methods once resp.complete is set."""
+    calls: list[str] = []
+
+    class Guard:
+        async def process_request(self, req: Request, resp: Response) -> None:
+            calls.append("guard")
+            resp.status = 401
+            resp.media = {"title": "no"}
+            resp.complete = True
+
+    class Loader:
+        async def process_request(self, req: Request, resp: Response) -> None:
+            calls.append("loader")  # pragma: no cover - must be skipped
+
+    app = App(middleware=[Guard(), Loader()])
+    result = await ASGIDriver(app).get("/anything")
+    assert (result.status, calls) == (401, ["guard"])
+
+
+async def test_lifespan_middleware_gets_the_real_scope_and_event() -> None:
+    from reference_app.testing import lifespan
+
+    seen: list[tuple[str, str, bool]] = []
+
+    class Recorder:
+        async def process_startup(self, scope: dict[str, object], event: dict[str, object]) -> None:
+            seen.append((str(scope["type"]), str(event["type"]), "state" in scope))
+
+        async def process_shutdown(
+            self, scope: dict[str, object], event: dict[str, object]
+        ) -> None:
+            seen.append((str(scope["type"]), str(event["type"]), "state" in scope))
+
+    app = App(middleware=[Recorder()])
+    async with lifespan(app):
+        pass
+    assert seen == [
+        ("lifespan", "lifespan.startup", True),
+        ("lifespan", "lifespan.shutdown", True),
+    ]
+
+
+def test_a_rejected_middleware_registers_nothing() -> None:
+    class HalfSync:
+        async def process_request(self, req: Request, resp: Response) -> None:
+            pass  # pragma: no cover
+
+        def process_response(self, *args: object) -> None:
+            pass  # pragma: no cover
+
+    app = App()
+    with pytest.raises(TypeError, match=r"HalfSync\.process_response must be async"):
+        app.add_middleware(HalfSync())
+    assert app._request_mw == []
