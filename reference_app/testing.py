@@ -139,6 +139,7 @@ class Exchange:
         if not body and complete:
             self._incoming.put_nowait({"type": spec.HTTP_REQUEST, "body": b"", "more_body": False})
         self._body_complete = complete
+        self._final_queued = complete
         self._disconnected = False
         self._state = _State()
         self._events: asyncio.Queue[Message] = asyncio.Queue()
@@ -235,8 +236,9 @@ class Exchange:
 
     def send_body(self, chunk: bytes, more_body: bool = True) -> None:
         """Deliver another request body message (for a body given as incomplete)."""
-        if self._body_complete:
+        if self._body_complete or self._final_queued:
             raise RuntimeError("the request body is already complete")
+        self._final_queued = not more_body
         self._incoming.put_nowait(
             {"type": spec.HTTP_REQUEST, "body": chunk, "more_body": more_body}
         )
@@ -394,7 +396,8 @@ class ASGIDriver:
             body: the request body: bytes (one message) or the messages' bodies in order.
             body_complete: False leaves the body open (``more_body=True`` on the last message);
                 feed more with :meth:`Exchange.send_body` or end it with a disconnect.
-            timeout: the most the exit waits for the app to return after a disconnect.
+            timeout: the most the exit waits for the app to return after a disconnect; past
+                it the app is cancelled and ``TimeoutError`` is raised.
         """
         chunks = [body] if isinstance(body, bytes | bytearray) else list(body)
         if chunks == [b""]:
@@ -413,13 +416,14 @@ class ASGIDriver:
         finally:
             if not exchange.task.done():
                 exchange.disconnect()
-                try:
-                    async with asyncio.timeout(timeout):
-                        await asyncio.wait((exchange.task,))
-                finally:
-                    if not exchange.task.done():
-                        exchange.task.cancel()
-                        await asyncio.wait((exchange.task,))
+                done, _ = await asyncio.wait((exchange.task,), timeout=timeout)
+                if not done:
+                    exchange.task.cancel()
+                    await asyncio.wait((exchange.task,))
+                    raise TimeoutError(
+                        f"the app did not return within {timeout} s after the client "
+                        "disconnected (it was cancelled)"
+                    )
 
     async def request(
         self,
