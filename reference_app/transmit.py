@@ -10,10 +10,10 @@ Rules (ASGI HTTP spec 2.5, "Response Start" and "Response Body" send events):
 * While a body streams, a watcher waits for ``http.disconnect``. When the client goes, the task
   producing the chunks is cancelled, so even a generator blocked on its next item is interrupted,
   and the generator is finalized (``aclose()``) or the stream's ``close()`` is awaited, exactly
-  once. The pump yields to the event loop after every chunk: after a disconnect ``send()``
-  returns without suspending on every server, and a producer that never awaits would otherwise
-  starve the watcher. (Falcon iterates ``resp.stream`` to the end after a disconnect, and its
-  SSE loop only notices at the next yield.)
+  once. The pump yields to the event loop at least every millisecond: after a disconnect
+  ``send()`` returns without suspending on every server, and a producer that never awaits would
+  otherwise starve the watcher. (Falcon iterates ``resp.stream`` to the end after a disconnect,
+  and its SSE loop only notices at the next yield.)
 * An exception while streaming, after the response has started, is logged and turned into
   :class:`~reference_app.errors.ResponseAborted` raised to the server, which then aborts the
   connection: a clean ending would make a truncated body look complete.
@@ -214,30 +214,34 @@ async def _send_streamed(
         await _send_pushes(response, send)
         await send(_FINAL_BODY)
         return Outcome.COMPLETE
-    progress = _Progress()
-    pump = asyncio.ensure_future(_pump(response, send, start, chunks, progress, body_stream))
-    watcher = asyncio.ensure_future(body_stream.wait_disconnect())
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("a streamed response must be sent from an asyncio task")
+    watch = _Watch(task, body_stream)
+    error: Exception | None = None
     try:
-        await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
-        if not pump.done() and progress.sending:
-            # Never cancel a server's send() mid-flight (its own state could be left half
-            # updated): after a disconnect it returns at once, and the pump then stops itself.
-            await asyncio.wait((pump,), timeout=_SEND_GRACE)
+        await _pump(response, send, start, chunks, watch, body_stream)
+    except asyncio.CancelledError:
+        # Ours (the client left while the producer was blocked), unless the server cancelled
+        # the app as well: then it propagates, after the watcher is stopped and the body closed.
+        if not watch.interrupted or task.uncancel() > 0:
+            raise
+    except Exception as exc:
+        error = exc
+    else:
+        if watch.interrupted:
+            task.uncancel()  # the producer swallowed our CancelledError
     finally:
-        # Also reached when the server cancels the app: neither task may outlive the call.
-        watcher.cancel()
-        pump.cancel()
-        await asyncio.wait((pump, watcher))
+        # Also reached when the server cancels the app: the watcher may not outlive the call.
+        await watch.stop()
         await _close_quietly(chunks)
-    if not watcher.cancelled() and (failure := watcher.exception()) is not None:
-        raise failure
-    if pump.cancelled() or progress.complete:
-        return Outcome.COMPLETE if progress.complete else Outcome.DISCONNECTED
-    error = pump.exception()
-    if error is None:
-        return Outcome.DISCONNECTED  # the pump saw the disconnect and stopped
-    if isinstance(error, ClientDisconnected | _ClientGone):
-        # The stream read the request body and the client left, or send() said it had left.
+    if watch.failure is not None:
+        raise watch.failure
+    if watch.complete:
+        return Outcome.COMPLETE
+    if error is None or isinstance(error, ClientDisconnected | _ClientGone):
+        # The client left: the watcher interrupted the producer, or the pump saw it and
+        # stopped, or the stream read the request body and the client left, or send() said so.
         return Outcome.DISCONNECTED
     logger.error("error while streaming the response body; aborting the response", exc_info=error)
     raise ResponseAborted(f"response body failed: {error!r}") from error
@@ -246,16 +250,84 @@ async def _send_streamed(
 #: How long a send() in flight may take to return once the client is gone, before it is
 #: cancelled after all.
 _SEND_GRACE: Final = 1.0
+#: The longest the pump runs without yielding to the event loop: after a disconnect, send()
+#: returns without suspending on every server (servers.md §0.2), so a producer that never
+#: awaits would otherwise starve the disconnect watcher (and every other task).
+_YIELD_INTERVAL: Final = 0.001
 
 
-class _Progress:
-    """Where the pump is: inside a ``send()``, and whether the final message went out."""
+class _Watch:
+    """Watches for the disconnect while a response streams from the app's own task.
 
-    __slots__ = ("complete", "sending")
+    The pump runs in the task that called the app. The watcher task, which receives on the
+    app's behalf (:meth:`BoundedStream.wait_disconnect`), is created the first time the event
+    loop runs after the response starts (a stream that completes without ever yielding to the
+    loop never needs one). When the client goes, the watcher cancels the app's task, so even a
+    producer blocked on its next item is interrupted; but never while the pump is inside a
+    server's ``send()`` (its own state could be left half updated): after a disconnect send()
+    returns at once and the pump then stops itself, else it is cancelled after
+    :data:`_SEND_GRACE`.
+    """
 
-    def __init__(self) -> None:
-        self.sending = False
-        self.complete = False
+    __slots__ = (
+        "_handle",
+        "_stream",
+        "_task",
+        "_watcher",
+        "complete",
+        "failure",
+        "finished",
+        "interrupted",
+        "sending",
+        "stopped",
+    )
+
+    def __init__(self, task: asyncio.Task[Any], stream: BoundedStream) -> None:
+        self._task = task
+        self._stream = stream
+        self._watcher: asyncio.Future[None] | None = None
+        self.sending = False  # the pump is inside send()
+        self.complete = False  # the final body message went out
+        self.finished = False  # the watcher has seen the disconnect, or receive() failed
+        self.interrupted = False  # the watcher cancelled the app's task
+        self.stopped = False
+        self.failure: BaseException | None = None
+        self._handle: asyncio.Handle | asyncio.TimerHandle | None = (
+            asyncio.get_running_loop().call_soon(self._start)
+        )
+
+    def _start(self) -> None:
+        self._handle = None
+        if not self.stopped:
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        try:
+            await self._stream.wait_disconnect()
+        except Exception as error:
+            self.failure = error
+        self.finished = True
+        if self.sending:
+            self._handle = asyncio.get_running_loop().call_later(_SEND_GRACE, self._interrupt)
+        else:
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        self._handle = None
+        if not (self.stopped or self.complete or self.interrupted):
+            self.interrupted = True
+            self._task.cancel()
+
+    async def stop(self) -> None:
+        """Stop watching; wait until the watcher task is gone."""
+        self.stopped = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        watcher = self._watcher
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            await asyncio.wait((watcher,))
 
 
 async def _pump(
@@ -263,26 +335,28 @@ async def _pump(
     send: Send,
     start: Message,
     chunks: _Chunks,
-    progress: _Progress,
+    watch: _Watch,
     body_stream: BoundedStream,
 ) -> None:
-    progress.sending = True
+    watch.sending = True
     await send(start)
-    await _send_pushes(response, send)
-    progress.sending = False
+    if response.pushes:
+        await _send_pushes(response, send)
+    watch.sending = False
+    loop = asyncio.get_running_loop()
+    resume = loop.time() + _YIELD_INTERVAL
     async for chunk in chunks:  # the only place the pump may be cancelled
-        progress.sending = True
+        watch.sending = True
         await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
-        progress.sending = False
-        if body_stream.disconnected:
+        watch.sending = False
+        if watch.finished or body_stream.disconnected:
             return
-        # After a disconnect, send() returns without suspending on every server
-        # (servers.md §0.2): yield to the loop so the disconnect watcher can run even
-        # when the producer never awaits.
-        await asyncio.sleep(0)
-    progress.sending = True
+        if loop.time() >= resume:
+            await asyncio.sleep(0)  # let the watcher (and every other task) run
+            resume = loop.time() + _YIELD_INTERVAL
+    watch.sending = True
     await send(_FINAL_BODY)
-    progress.complete = True
+    watch.complete = True
 
 
 async def _close_quietly(chunks: _Chunks) -> None:
