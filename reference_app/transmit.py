@@ -84,13 +84,28 @@ async def send_response(
     status = response.status_code
     headers = response.header_items()
     if response.sse is None:
-        body = await _render(response, headers, media_handlers)
+        body = _render(response, headers)
+        if body is None and response.media is not None:
+            body = await _render_media(response, headers, media_handlers)
         if body is not None or response.stream is None:
             if response.stream is not None:  # a rendered body wins over a stream
                 await _close_unsent(response.stream)
                 response.stream = None
+            if body is None:
+                body = b""
+            if status != 304:
+                # RFC 9110 §8.6: the true length (replacing the app's), and none on 1xx and
+                # 204; a 304 keeps what the app set (the length the 200 would have had), if any.
+                headers = [pair for pair in headers if pair[0] != b"content-length"]
+                if status >= 200 and status != 204:
+                    headers.append((b"content-length", str(len(body)).encode()))
+            if head or status < 200 or status in _NO_BODY_STATUSES:
+                body = b""
             try:
-                await _send_rendered(response, send, status, headers, body or b"", head)
+                await send({"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers})
+                if response.pushes:
+                    await _send_pushes(response, send)
+                await send({"type": spec.HTTP_RESPONSE_BODY, "body": body, "more_body": False})
             except OSError:
                 # Only send() runs in there, so this is the client gone (ASGI HTTP spec 2.4).
                 return Outcome.DISCONNECTED
@@ -155,42 +170,29 @@ async def _send_any(
     return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
 
 
-async def _render(response: Response, headers: Headers, handlers: Handlers) -> bytes | None:
-    if response.text is not None:
-        text = response.text
+def _render(response: Response, headers: Headers) -> bytes | None:
+    """The body from ``text`` or ``data``, if either is set (no coroutine: the common case)."""
+    text = response.text
+    if text is not None:
         _default_header(headers, b"content-type", b"text/plain; charset=utf-8")
         return text.encode() if isinstance(text, str) else bytes(text)
     if response.data is not None:
         _default_header(headers, b"content-type", b"application/octet-stream")
         return bytes(response.data)
-    if response.media is not None:
-        try:
-            media_type, handler = handlers.resolve(response.content_type)
-        except HTTPUnsupportedMediaType:
-            # The app's mistake, not the client's: a 500, never a 415.
-            raise TypeError(
-                f"resp.media: no media handler serializes {response.content_type!r}"
-            ) from None
-        _default_header(headers, b"content-type", media_type.encode("latin-1"))
-        return await handler.serialize_async(response.media, media_type)
     return None
 
 
-async def _send_rendered(
-    response: Response, send: Send, status: int, headers: Headers, body: bytes, head: bool
-) -> None:
-    if status != 304:
-        # RFC 9110 §8.6: the true length (replacing the app's), and none on 1xx and 204;
-        # a 304 keeps what the app set (the length the 200 would have had), if anything.
-        headers = [pair for pair in headers if pair[0] != b"content-length"]
-        if status >= 200 and status != 204:
-            headers.append((b"content-length", str(len(body)).encode()))
-    if head or status < 200 or status in _NO_BODY_STATUSES:
-        body = b""
-    await send({"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers})
-    if response.pushes:
-        await _send_pushes(response, send)
-    await send({"type": spec.HTTP_RESPONSE_BODY, "body": body, "more_body": False})
+async def _render_media(response: Response, headers: Headers, handlers: Handlers) -> bytes:
+    """The body from ``media``, serialized by the handler for the response's content type."""
+    try:
+        media_type, handler = handlers.resolve(response.content_type)
+    except HTTPUnsupportedMediaType:
+        # The app's mistake, not the client's: a 500, never a 415.
+        raise TypeError(
+            f"resp.media: no media handler serializes {response.content_type!r}"
+        ) from None
+    _default_header(headers, b"content-type", media_type.encode("latin-1"))
+    return await handler.serialize_async(response.media, media_type)
 
 
 async def _send_pushes(response: Response, send: Send) -> None:
