@@ -10,6 +10,11 @@ def register(app: App) -> None:
 
     @app.route("/push/page")
     async def push_page(req: Request, resp: Response) -> None:
+        """Push every ``path`` query value (with ``x-push: yes``); answer what each push() said.
+
+        ``{"pushed": [bool, ...]}``: True where the push was sent (the server advertises
+        ``http.response.push``), False where it was not attempted.
+        """
         paths = req.params.get("path", [])
         pushed = [
             resp.push(path, {"x-push": "yes"})
@@ -19,10 +24,14 @@ def register(app: App) -> None:
 
     @app.route("/pushed/{name}")
     async def pushed(req: Request, resp: Response, name: str) -> None:
+        """Echo the request as the app received it: method, path, query, version, headers."""
         resp.media = {
             "name": name,
             "method": req.method,
+            "path": req.path,
             "query": req.query_string,
+            "http_version": req.http_version,
+            "scheme": req.scheme,
             "headers": [
                 [k.decode("latin-1"), v.decode("latin-1")] for k, v in req.scope["headers"]
             ],

@@ -1,0 +1,328 @@
+"""HTTP/2 server push: PUSH_PROMISE frames, the pushed responses, and where no push may happen.
+
+ASGI extensions.rst, "HTTP/2 Server Push" (``http.response.push``): the server should send a
+push promise and serve the promised request through a new instance of the application, as if
+the client had made it, with the triggering request's ``:authority``. RFC 9113 §8.4 (server
+push), §8.3.1 (request pseudo-header fields) and §6.5.2 (``SETTINGS_ENABLE_PUSH``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any, Final
+from urllib.parse import urlencode
+
+import h2.config
+import h2.events
+import h2.settings
+from h2.connection import H2Connection
+
+from conformance.cases import Grade, case
+from conformance.client import TIMEOUT, H2Result, H2Stream, Observer, http_client, new_token
+from reference_app.response import PUSH_COPIED_HEADERS
+from servers import Capability, RunningServer
+
+#: What the page pushes: a plain path, and one with a query string that must be kept.
+PUSHED: Final = ("/pushed/a", "/pushed/b?x=1")
+#: Request headers the client sends: two the app copies into promises by default
+#: (:data:`PUSH_COPIED_HEADERS`) and one it must not copy.
+COPIED: Final = (("user-agent", "asgi-conformance-push/1"), ("accept-language", "fr-CH"))
+NOT_COPIED: Final = ("x-not-copied", "secret")
+#: The header the page asks for on every push.
+ASKED: Final = ("x-push", "yes")
+#: The pseudo-header fields of a request (RFC 9113 §8.3.1).
+PSEUDO: Final = frozenset({":method", ":path", ":scheme", ":authority"})
+
+assert all(name in PUSH_COPIED_HEADERS for name, _ in COPIED)
+assert NOT_COPIED[0] not in PUSH_COPIED_HEADERS
+
+
+def _page(paths: tuple[str, ...] = PUSHED) -> str:
+    return "/push/page?" + urlencode([("path", path) for path in paths])
+
+
+async def _push_page(server: RunningServer, *, enable_push: bool = True) -> H2Result:
+    """GET the pushing page over a raw h2 connection, with the copied and uncopied headers.
+
+    Like :class:`conformance.client.H2Client`, but the connection is closed and waited for
+    before returning: a TLS transport still shutting down when the case's event loop ends is
+    reported as an unclosed socket (ResourceWarning) in whichever case runs next.
+    """
+    ssl_context = None
+    if server.spec.tls:
+        ssl_context = server.client_ssl_context()
+        ssl_context.set_alpn_protocols(["h2"])
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(server.host, server.port, ssl=ssl_context), TIMEOUT
+    )
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    connection.initiate_connection()
+    connection.update_settings({h2.settings.SettingCodes.ENABLE_PUSH: int(enable_push)})
+    request = [
+        (":method", "GET"),
+        (":path", _page()),
+        (":scheme", server.spec.scheme),
+        (":authority", server.authority),
+        *COPIED,
+        NOT_COPIED,
+    ]
+    connection.send_headers(1, request, end_stream=True)
+    result = H2Result(streams={1: H2Stream()}, pushes=[], events=[])
+    try:
+        writer.write(connection.data_to_send())
+        await writer.drain()
+        async with asyncio.timeout(TIMEOUT):
+            while not all(s.ended or s.reset is not None for s in result.streams.values()):
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionError("the server closed the HTTP/2 connection")
+                for event in connection.receive_data(data):
+                    _record(event, result, connection)
+                writer.write(connection.data_to_send())
+                await writer.drain()
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
+    return result
+
+
+def _record(event: h2.events.Event, result: H2Result, connection: H2Connection) -> None:
+    """Keep what the cases judge: pushes, response headers, data, ends and resets."""
+    result.events.append((time.monotonic(), type(event).__name__))
+    if isinstance(event, h2.events.PushedStreamReceived):
+        promised = event.pushed_stream_id or 0
+        result.pushes.append((event.parent_stream_id or 0, promised, _text(event.headers)))
+        result.streams.setdefault(promised, H2Stream())
+        return
+    stream_id = getattr(event, "stream_id", None)
+    if not stream_id:
+        return
+    stream = result.streams.setdefault(stream_id, H2Stream())
+    if isinstance(event, h2.events.ResponseReceived):
+        stream.headers = _text(event.headers)
+    elif isinstance(event, h2.events.DataReceived):
+        stream.data += event.data or b""
+        connection.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
+    elif isinstance(event, h2.events.StreamEnded):
+        stream.ended = True
+    elif isinstance(event, h2.events.StreamReset):
+        stream.reset = event.error_code
+
+
+def _text(headers: Any) -> list[tuple[str, str]]:
+    return [
+        (n.decode() if isinstance(n, bytes) else n, v.decode() if isinstance(v, bytes) else v)
+        for n, v in headers or []
+    ]
+
+
+def _json(result: H2Result, stream_id: int) -> Any:
+    stream = result.streams[stream_id]
+    assert stream.ended, f"stream {stream_id} did not end (reset: {stream.reset})"
+    assert stream.status == 200, f"stream {stream_id} answered {stream.status}: {stream.data!r}"
+    try:
+        return json.loads(stream.data)
+    except ValueError:
+        raise AssertionError(f"stream {stream_id} is not whole JSON: {stream.data!r}") from None
+
+
+def _promises(result: H2Result) -> dict[str, tuple[int, int, dict[str, list[str]]]]:
+    """The promises by ``:path``: ``(parent, promised, {name: [values]})``."""
+    promises: dict[str, tuple[int, int, dict[str, list[str]]]] = {}
+    for parent, promised, headers in result.pushes:
+        fields: dict[str, list[str]] = {}
+        for name, value in headers:
+            fields.setdefault(name, []).append(value)
+        path = fields.get(":path", ["?"])[0]
+        assert path not in promises, f"{path} was promised twice"
+        promises[path] = (parent, promised, fields)
+    assert sorted(promises) == sorted(PUSHED), (
+        f"the client saw PUSH_PROMISE frames for {sorted(promises)}, the app pushed "
+        f"{list(PUSHED)} (a query string must be kept in :path)"
+    )
+    return promises
+
+
+@case(
+    "push/promise-request",
+    grade=Grade.REQUIRED,
+    clause="ASGI extensions, HTTP/2 Server Push: a push promise with the original :authority; "
+    "RFC 9113 §8.4.1",
+    requires=[Capability.PUSH],
+)
+async def test_push_promises_carry_the_request_the_app_pushed(server: RunningServer) -> None:
+    """ASGI extensions "HTTP/2 Server Push": each push becomes a PUSH_PROMISE for its request.
+
+    The promised request is ``GET`` the pushed path (its query string kept), with the
+    triggering request's ``:authority``, the connection's ``:scheme``, the headers the app
+    asked for and the request headers it copies by default; a request header outside that
+    set is not promised.
+    """
+    result = await _push_page(server)
+    page = _json(result, 1)
+    assert page == {"pushed": [True] * len(PUSHED)}, f"the page's pushes: {page}"
+    promises = _promises(result)
+    promised_ids = [promised for _, promised, _ in promises.values()]
+    assert len(set(promised_ids)) == len(PUSHED), f"promised stream ids: {promised_ids}"
+    assert all(i % 2 == 0 and i > 0 for i in promised_ids), (
+        f"promised stream ids must be even (server-initiated, RFC 9113 §5.1.1): {promised_ids}"
+    )
+    for path, (parent, _, fields) in promises.items():
+        assert parent == 1, f"{path} was promised on stream {parent}, not the request's 1"
+        expected = {
+            ":method": ["GET"],
+            ":path": [path],
+            ":scheme": [server.spec.scheme],
+            ":authority": [server.authority],
+        }
+        pseudo = {name: values for name, values in fields.items() if name in PSEUDO}
+        assert pseudo == expected, f"the promise of {path} has pseudo-headers {pseudo}"
+        for name, value in (ASKED, *COPIED):
+            assert fields.get(name) == [value], (
+                f"the promise of {path} has {name}: {fields.get(name)}, expected {value!r}"
+            )
+        assert NOT_COPIED[0] not in fields, (
+            f"the promise of {path} carries {NOT_COPIED[0]}, which the app does not copy"
+        )
+
+
+@case(
+    "push/pushed-responses",
+    grade=Grade.REQUIRED,
+    clause="ASGI extensions, HTTP/2 Server Push: the server treats the push as if the client "
+    "had made the request, in a new instance of the application",
+    requires=[Capability.PUSH],
+)
+async def test_each_promised_request_is_served_by_the_app_as_a_get(
+    server: RunningServer,
+) -> None:
+    """ASGI extensions "HTTP/2 Server Push": the promised request reaches the app as a GET.
+
+    Each promised stream carries a whole 200 response from the app's ``/pushed/{name}``,
+    which echoes the request it received: ``GET`` over HTTP/2, the path and query string
+    split as for any request, ``host`` from the ``:authority``, and the promised headers.
+    """
+    result = await _push_page(server)
+    assert _json(result, 1) == {"pushed": [True] * len(PUSHED)}
+    for path, (_, promised, _) in _promises(result).items():
+        echo = _json(result, promised)
+        target, _, query = path.partition("?")
+        seen = {k: echo[k] for k in ("method", "path", "query", "http_version", "scheme")}
+        assert seen == {
+            "method": "GET",
+            "path": target,
+            "query": query,
+            "http_version": "2",
+            "scheme": server.spec.scheme,
+        }, f"the app got the push of {path} as {seen}"
+        headers: dict[str, list[str]] = {}
+        for name, value in echo["headers"]:
+            headers.setdefault(name, []).append(value)
+        assert headers.get("host") == [server.authority], (
+            f"the pushed request's host is {headers.get('host')}, not the :authority"
+        )
+        for name, value in (ASKED, *COPIED):
+            assert headers.get(name) == [value], (
+                f"the pushed request for {path} has {name}: {headers.get(name)}"
+            )
+
+
+@case(
+    "push/promised-headers-are-request-headers",
+    grade=Grade.REQUIRED,
+    clause="ASGI extensions, HTTP/2 Server Push: headers are the pushed request's; "
+    "RFC 9113 §8.4: a complete set of request header fields",
+    requires=[Capability.PUSH],
+)
+async def test_the_promised_request_has_only_the_headers_the_app_gave(
+    server: RunningServer,
+) -> None:
+    """RFC 9113 §8.4: the promised header fields form the request the app described.
+
+    The ``http.response.push`` message lists the pushed request's headers. The server adds
+    the pseudo-headers and nothing else: response fields of its own (``server``, ``date``)
+    in a request make the client's cache match a request that was never made, and the app
+    serving the push sees them as request headers.
+    """
+    result = await _push_page(server)
+    allowed = PSEUDO | {ASKED[0]} | {name for name, _ in COPIED}
+    for path, (_, promised, fields) in _promises(result).items():
+        extra = sorted(set(fields) - allowed)
+        assert not extra, (
+            f"the PUSH_PROMISE for {path} carries header fields the app did not ask for: "
+            f"{', '.join(extra)}"
+        )
+        echo = _json(result, promised)
+        names = sorted({name for name, _ in echo["headers"]} - allowed - {"host"})
+        assert not names, f"the pushed request for {path} reached the app with {names}"
+
+
+@case(
+    "push/refused-by-client",
+    grade=Grade.REQUIRED,
+    clause="RFC 9113 §6.5.2: a server MUST NOT send PUSH_PROMISE when SETTINGS_ENABLE_PUSH is 0",
+    requires=[Capability.HTTP2],
+)
+async def test_a_client_that_disables_push_gets_no_promise_and_a_whole_response(
+    server: RunningServer,
+) -> None:
+    """RFC 9113 §6.5.2: a client with SETTINGS_ENABLE_PUSH = 0 gets no PUSH_PROMISE.
+
+    The app still pushes where the extension is advertised (it cannot know the client's
+    setting); the server must drop the pushes and deliver the page itself intact.
+    """
+    result = await _push_page(server, enable_push=False)
+    assert not result.pushes, (
+        f"PUSH_PROMISE sent to a client with ENABLE_PUSH=0: {[p[2] for p in result.pushes]}"
+    )
+    assert set(result.streams) == {1}, f"streams other than the request's: {sorted(result.streams)}"
+    page = _json(result, 1)
+    pushed = page.get("pushed")
+    assert isinstance(pushed, list), f"the page is not whole: {page}"
+    assert len(pushed) == len(PUSHED), f"the page's pushes: {page}"
+
+
+@case(
+    "push/not-attempted-without-extension",
+    grade=Grade.REQUIRED,
+    clause="ASGI extensions: an app may use an extension only if the server lists it in "
+    "scope['extensions']",
+)
+async def test_no_push_is_attempted_where_the_server_does_not_offer_it(
+    server: RunningServer,
+) -> None:
+    """ASGI extensions: without ``http.response.push`` in the scope, no push is sent.
+
+    Over HTTP/1.1, and on servers without the extension, the page answers
+    ``{"pushed": [false, ...]}``, the app never sends an ``http.response.push`` message
+    (seen by the message recorder) and the response is intact. Where the extension is
+    offered the page says it pushed. The variant's declared ``push`` capability must agree
+    with what the scope advertises.
+    """
+    token = new_token()
+    async with http_client(server) as client, Observer(server) as observer:
+        scope = (await client.get("/scope")).json()
+        response = await client.get(_page(), headers={"x-probe-token": token})
+        sends = await observer.events(token, "send")
+    advertised = "http.response.push" in scope["extensions"]
+    assert advertised == server.spec.supports(Capability.PUSH), (
+        f"the scope's extensions are {scope['extensions']}, but the variant declares "
+        f"push={server.spec.supports(Capability.PUSH)}"
+    )
+    assert response.status_code == 200, f"the page answered {response.status_code}"
+    assert response.headers.get("content-type") == "application/json"
+    assert response.json() == {"pushed": [advertised] * len(PUSHED)}, (
+        f"the page answered {response.text!r} with push advertised={advertised}"
+    )
+    pushes = [s for s in sends if s["type"] == "http.response.push"]
+    assert advertised or not pushes, (
+        f"the app sent {len(pushes)} http.response.push message(s) although the server does "
+        "not offer the extension"
+    )
+    types = [s["type"] for s in sends]
+    assert types[:1] == ["http.response.start"], f"the app's messages: {types}"
+    assert types[-1:] == ["http.response.body"], f"the app's messages: {types}"
