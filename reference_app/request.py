@@ -68,6 +68,7 @@ class Request:
     """
 
     __slots__ = (
+        "_context",
         "_cookies",
         "_headers",
         "_max_body_size",
@@ -76,7 +77,6 @@ class Request:
         "_params",
         "_receive",
         "_stream",
-        "context",
         "media_handlers",
         "scope",
     )
@@ -93,14 +93,25 @@ class Request:
         self._receive = receive
         self._max_body_size = max_body_size
         self.media_handlers = media_handlers if media_handlers is not None else Handlers()
-        #: Per-request namespace for middleware and responders to share data.
-        self.context = Context()
+        self._context: Context | None = None  # made on first use
         self._headers: dict[str, str] | None = None
         self._params: dict[str, str | list[str]] | None = None
         self._cookies: dict[str, str] | None = None
         self._stream: BoundedStream | None = None
         self._media: Any = _UNSET
         self._media_error: BaseException | None = None
+
+    @property
+    def context(self) -> Context:
+        """Per-request namespace for middleware and responders to share data."""
+        context = self._context
+        if context is None:
+            context = self._context = Context()
+        return context
+
+    @context.setter
+    def context(self, value: Context) -> None:
+        self._context = value
 
     # -- request line -------------------------------------------------------------------------
 

@@ -63,13 +63,13 @@ class Response:
     """
 
     __slots__ = (
+        "_context",
         "_headers",
         "_jobs",
         "_pushes",
         "_request",
         "_set_cookies",
         "complete",
-        "context",
         "data",
         "media",
         "sse",
@@ -100,12 +100,23 @@ class Response:
         self.sse: AsyncIterable[Any] | None = None
         #: Seconds of silence after which an SSE stream sends a ``: ping`` comment, or None.
         self.sse_keepalive: float | None = None
-        #: Per-response namespace.
-        self.context = Context()
+        self._context: Context | None = None  # made on first use
         #: Set by ``process_request`` middleware that answered the request itself.
         self.complete = False
         self._jobs: list[Job] = []
         self._pushes: list[tuple[str, list[tuple[bytes, bytes]]]] = []
+
+    @property
+    def context(self) -> Context:
+        """Per-response namespace for middleware and responders to share data."""
+        context = self._context
+        if context is None:
+            context = self._context = Context()
+        return context
+
+    @context.setter
+    def context(self, value: Context) -> None:
+        self._context = value
 
     # -- body aliases ---------------------------------------------------------------------------
 
@@ -133,6 +144,8 @@ class Response:
     def status_code(self) -> int:
         """The status as an int, validated (100-599)."""
         status = self.status
+        if type(status) is int and 100 <= status <= 599:
+            return status  # the common case, first
         if isinstance(status, str):
             code = status.partition(" ")[0]
             if not code.isdigit():
@@ -209,8 +222,14 @@ class Response:
 
     def header_items(self) -> list[tuple[bytes, bytes]]:
         """The headers as ASGI byte pairs (framework use)."""
-        items = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self._headers.items()]
-        items.extend((b"set-cookie", v.encode("latin-1")) for v in self._set_cookies)
+        headers = self._headers
+        items = (
+            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+            if headers
+            else []
+        )
+        if self._set_cookies:
+            items.extend((b"set-cookie", v.encode("latin-1")) for v in self._set_cookies)
         return items
 
     # -- push -------------------------------------------------------------------------------------
