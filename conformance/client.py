@@ -11,6 +11,10 @@
 * :class:`Observer`: the observation channel of the contract app (:mod:`conformance.observe`).
 
 Every wait has a deadline; nothing here sleeps to let time pass.
+
+Inside a case run by the plugin, every client also reports what it sends and receives to the
+case's evidence sink (:mod:`conformance.evidence`), so the report can show the wire transcript
+and the app's observations of each case; outside a case this does nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import ssl
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,6 +37,8 @@ import h11
 import httpx
 
 from servers import HTTPProtocol, RunningServer
+
+from . import evidence
 
 __all__ = [
     "TIMEOUT",
@@ -53,7 +59,9 @@ TIMEOUT: Final = 5.0 * float(os.environ.get("ASGI_CONFORMANCE_TIMEOUT_FACTOR", "
 
 def new_token() -> str:
     """A fresh token naming one probe in the observation channel."""
-    return uuid.uuid4().hex[:16]
+    token = uuid.uuid4().hex[:16]
+    evidence.token_made(token)
+    return token
 
 
 def http_client(
@@ -61,17 +69,90 @@ def http_client(
     *,
     timeout: float = TIMEOUT,
     protocol: HTTPProtocol | None = None,
+    record: bool = True,
 ) -> httpx.AsyncClient:
-    """An httpx client for ``server`` in its variant's protocol (or in ``protocol``)."""
+    """An httpx client for ``server`` in its variant's protocol (or in ``protocol``).
+
+    With ``record`` (the default), what it sends and receives goes to the running case's
+    evidence transcript, if any.
+    """
     protocol = protocol or server.spec.protocol
     verify: ssl.SSLContext | bool = server.client_ssl_context() if server.spec.tls else True
-    return httpx.AsyncClient(
-        base_url=server.base_url,
+    transport = httpx.AsyncHTTPTransport(
         http1=protocol is HTTPProtocol.HTTP1,
         http2=protocol is not HTTPProtocol.HTTP1,
         verify=verify,
+    )
+    return httpx.AsyncClient(
+        base_url=server.base_url,
+        transport=_RecordingTransport(transport) if record else transport,
         timeout=timeout,
     )
+
+
+class _RecordingTransport(httpx.AsyncBaseTransport):
+    """Passes requests through, telling the case's evidence sink what crossed the wire."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if evidence.current() is None:
+            return await self.inner.handle_async_request(request)
+        headers = ", ".join(f"{k}: {v}" for k, v in request.headers.multi_items())
+        body = ""
+        if isinstance(request.stream, httpx.ByteStream):
+            size = len(request.content)
+            body = f" + {size} byte body" if size else ""
+        else:
+            body = " + streamed body"
+        target = request.url.raw_path.decode("ascii", "replace")
+        evidence.wire(self, "http", ">", f"{request.method} {target} [{headers}]{body}")
+        try:
+            response = await self.inner.handle_async_request(request)
+        except Exception as error:
+            evidence.wire(self, "http", "!", f"{type(error).__name__}: {error}")
+            raise
+        version = response.extensions.get("http_version", b"")
+        version = version.decode() if isinstance(version, bytes) else str(version)
+        headers = ", ".join(f"{k}: {v}" for k, v in response.headers.multi_items())
+        evidence.wire(self, "http", "<", f"{version} {response.status_code} [{headers}]")
+        stream = response.stream
+        if isinstance(stream, httpx.AsyncByteStream):
+            response.stream = _RecordingStream(stream, self)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _RecordingStream(httpx.AsyncByteStream):
+    """A response body that tells the case's evidence sink about each chunk as it arrives."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, owner: object) -> None:
+        self.inner = inner
+        self.owner = owner
+        self._chunks: AsyncIterator[bytes] | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._chunks = self.inner.__aiter__()
+        return self
+
+    async def __anext__(self) -> bytes:
+        assert self._chunks is not None
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            evidence.wire(self.owner, "http", "<", "(end of body)")
+            raise
+        except Exception as error:
+            evidence.wire(self.owner, "http", "!", f"{type(error).__name__}: {error}")
+            raise
+        evidence.wire(self.owner, "http", "<", f"body {len(chunk)} bytes {chunk[:48]!r}")
+        return chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 @dataclass(slots=True)
@@ -83,6 +164,7 @@ class Transcript:
     def add(self, direction: str, data: bytes) -> None:
         """Record ``data`` going ``direction`` now."""
         self.entries.append((time.monotonic(), direction, data))
+        evidence.wire(self, "raw", ">" if direction == "out" else "<", data)
 
     def render(self, limit: int = 4000) -> str:
         """A readable form, for failure messages and reports."""
@@ -297,6 +379,7 @@ class H2Client:
             end_stream=True,
         )
         result = H2Result(streams={stream_id: H2Stream()}, pushes=[], events=[])
+        evidence.wire(result, "h2", ">", f"HEADERS stream={stream_id} GET {path} {list(headers)}")
         try:
             writer.write(connection.data_to_send())
             await writer.drain()
@@ -369,14 +452,27 @@ class H2Session:
         scheme = "https" if self.server.spec.tls else "http"
         pseudo = [(":method", method), (":path", path), (":scheme", scheme)]
         pseudo.append((":authority", self.server.authority))
+        headers = list(headers)
         self._connection.send_headers(stream_id, [*pseudo, *headers], end_stream=end_stream)
         self.result.streams[stream_id] = H2Stream()
+        evidence.wire(
+            self.result,
+            "h2",
+            ">",
+            f"HEADERS stream={stream_id} {method} {path} {headers} end_stream={end_stream}",
+        )
         await self._flush()
         return stream_id
 
     async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> None:
         """Send a DATA frame on ``stream_id``."""
         self._connection.send_data(stream_id, data, end_stream=end_stream)
+        evidence.wire(
+            self.result,
+            "h2",
+            ">",
+            f"DATA stream={stream_id} {len(data)} bytes end_stream={end_stream}",
+        )
         await self._flush()
 
     async def until_ended(self, *stream_ids: int, timeout: float = TIMEOUT) -> None:
@@ -409,6 +505,8 @@ class H2Session:
 def _apply(event: Any, result: H2Result, connection: h2.connection.H2Connection) -> None:
     now = time.monotonic()
     result.events.append((now, type(event).__name__))
+    if evidence.current() is not None:
+        evidence.wire(result, "h2", "<", _describe_h2(event))
     if isinstance(event, h2.events.ResponseReceived):
         result.streams.setdefault(event.stream_id, H2Stream()).headers = _decode(event.headers)
     elif isinstance(event, h2.events.PushedStreamReceived):
@@ -423,6 +521,22 @@ def _apply(event: Any, result: H2Result, connection: h2.connection.H2Connection)
         result.streams.setdefault(event.stream_id, H2Stream()).ended = True
     elif isinstance(event, h2.events.StreamReset):
         result.streams.setdefault(event.stream_id, H2Stream()).reset = event.error_code
+
+
+def _describe_h2(event: Any) -> str:
+    """One line about an h2 event, for the evidence transcript."""
+    name = type(event).__name__
+    stream = getattr(event, "stream_id", None)
+    text = name if stream is None else f"{name} stream={stream}"
+    if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
+        text += f" {_decode(event.headers or [])}"
+    elif isinstance(event, h2.events.PushedStreamReceived):
+        text += f" promised={event.pushed_stream_id} {_decode(event.headers or [])}"
+    elif isinstance(event, h2.events.DataReceived):
+        text += f" {len(event.data or b'')} bytes {(event.data or b'')[:64]!r}"
+    elif isinstance(event, h2.events.StreamReset | h2.events.ConnectionTerminated):
+        text += f" error_code={event.error_code!r}"
+    return text
 
 
 def _decode(headers: Iterable[tuple[Any, Any]]) -> list[tuple[str, str]]:
@@ -444,7 +558,8 @@ class Observer:
     """
 
     def __init__(self, server: RunningServer) -> None:
-        self.client = http_client(server, protocol=HTTPProtocol.HTTP1)
+        # Its traffic is harness, not evidence: what it reads is kept as observations instead.
+        self.client = http_client(server, protocol=HTTPProtocol.HTTP1, record=False)
 
     async def __aenter__(self) -> Observer:
         await self.client.__aenter__()
@@ -458,6 +573,7 @@ class Observer:
         response = await self.client.get(f"/observe/{token}")
         response.raise_for_status()
         snapshot: dict[str, Any] = response.json()
+        evidence.observed(token, snapshot)
         return snapshot
 
     async def events(self, token: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -480,6 +596,7 @@ class Observer:
         )
         response.raise_for_status()
         snapshot: dict[str, Any] = response.json()
+        evidence.observed(token, snapshot)
         if not snapshot["ok"]:
             seen = [e["event"] for e in snapshot["events"]]
             raise AssertionError(
@@ -496,7 +613,9 @@ class Observer:
             timeout=timeout + TIMEOUT,
         )
         response.raise_for_status()
-        return bool(response.json()["ok"])
+        snapshot = response.json()
+        evidence.observed(token, snapshot)
+        return bool(snapshot["ok"])
 
     async def release(self, token: str, gate: str = "next", steps: int = 1) -> None:
         """Open gate ``gate`` of ``token`` for ``steps`` steps."""
