@@ -10,59 +10,160 @@ Options (group "asgi-conformance")::
     --expectations DIR       the per-variant manifests (default: the bundled ones)
     --no-expectations        report raw pass/fail, ignoring the manifests
     --startup-timeout S      how long a server may take to answer its first request
+    --family NAME[,NAME]     only the cases of these families (repeatable)
+    --case ID                only this case (exact id, repeatable); ``-k`` also matches ids
+    --verify N               run each selected case N times; the report gives its flake rate
+    --case-timeout S         the deadline of one case (default CASE_TIMEOUT)
+    --results-json FILE      one JSON line per case run (the records)
+    --conformance-json FILE  the run document (schema conformance/schema/run-1.json)
+    --conformance-html FILE  the matrix as one self-contained HTML page
+    --conformance-markdown FILE
+                             the matrix in Markdown
 
 Mechanics:
 
 * a test that takes the ``server`` fixture is parametrized over the selected variants; each
   variant's server runs once per session (per xdist worker), started on first use and stopped
-  (gracefully, checked) when pytest moves to the next variant;
+  (gracefully, checked) when pytest moves to the next variant. A server that does not stop
+  gracefully fails the session (exit status 1) and is named in the summary and the report;
 * a case that ``requires`` a capability the variant lacks is *not applicable* there: it is
   skipped with a reason starting ``not applicable:``;
-* after each case, the manifests judge the outcome (see :mod:`conformance.expectations`); an
-  expected failure becomes an xfail naming the reason, an unexpected pass fails;
+* while a case runs, its clients report to an evidence sink (:mod:`conformance.evidence`);
+  when it ends, the plugin reads the app's observations of the tokens it made and the
+  server's log lines of its time window;
+* the manifests judge the outcome (verdicts: :mod:`conformance.report.model`): an expected
+  failure becomes an xfail naming the reason, an unexpected pass fails, a timeout is told
+  apart from a failure, a server that did not start is a harness error;
 * a failing case gets the server's log lines from its own time window as a report section;
-* the terminal summary prints the compatibility table: families by variants.
+* the terminal summary prints the compatibility table: families by variants; the run
+  document, HTML and Markdown are written at the end of the session if asked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
+import importlib
 import inspect
 import json
+import shlex
+import time
 from collections import defaultdict
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
 import pytest
 
-from servers import RunningServer, ServerSpec, available, launch, resolve
+from servers import HarnessError, RunningServer, ServerSpec, available, launch, resolve
 
+from . import evidence
 from .cases import FAMILIES, REGISTRY, Case
+from .client import Observer
 from .expectations import DEFAULT_DIRECTORY, Expectation, load_all
+from .report.model import BAD, Verdict, build_document, manifest_lines
 
-__all__ = ["CASE_TIMEOUT", "NOT_APPLICABLE", "Verdict"]
+__all__ = [
+    "CASE_TIMEOUT",
+    "DEFAULT_APP",
+    "NOT_APPLICABLE",
+    "CaseDeadline",
+    "Verdict",
+    "case_of",
+    "compatibility_table",
+    "is_timeout",
+    "variant_of",
+]
 
-#: The most one case may take (seconds).
+#: The most one case may take (seconds), unless ``--case-timeout`` says otherwise.
 CASE_TIMEOUT: Final = 60.0
 #: The prefix of the skip reason of a case a variant lacks the capability for.
 NOT_APPLICABLE: Final = "not applicable:"
+#: The app the servers run by default.
+DEFAULT_APP: Final = "conformance.contract:app"
+#: The suites package, whose modules need no ``--suite`` in a reproduce command.
+SUITES: Final = "conformance.suites"
 
-_VARIANTS = pytest.StashKey[list[ServerSpec]]()
-_EXPECTATIONS = pytest.StashKey[dict[str, dict[str, Expectation]]]()
-_RESULTS = pytest.StashKey[list[dict[str, Any]]]()
+_MAX_LOG_LINES: Final = 200
+_MAX_FAILURE: Final = 6000
+_OBSERVATION_DEADLINE: Final = 3.0
+
+
+class CaseDeadline(TimeoutError):
+    """A case did not finish within its deadline (``--case-timeout``)."""
+
+
+@dataclass(slots=True)
+class _Variant:
+    """What the session learnt about one selected variant."""
+
+    spec: ServerSpec
+    option: str
+    started: bool = False
+    argv: list[str] | None = None
+    startup_seconds: float | None = None
+    log_path: str | None = None
+    error: str | None = None
+    stop: dict[str, Any] | None = None
+
+    def document(self, manifests: Path | None) -> dict[str, Any]:
+        manifest = None
+        if manifests is not None and (manifests / f"{self.spec.name}.toml").is_file():
+            manifest = str((manifests / f"{self.spec.name}.toml").resolve())
+        return {
+            "name": self.spec.name,
+            "server": self.spec.server,
+            "version": self.spec.version(),
+            "protocol": str(self.spec.protocol),
+            "tls": self.spec.tls,
+            "capabilities": sorted(str(c) for c in self.spec.capabilities),
+            "option": self.option,
+            "started": self.started,
+            "command": shlex.join(self.argv) if self.argv else None,
+            "startup_seconds": self.startup_seconds,
+            "log": self.log_path,
+            "error": self.error,
+            "stop": self.stop,
+            "manifest": manifest,
+        }
+
+
+@dataclass(slots=True)
+class _Session:
+    """The session's state: selection, manifests, records and the run document."""
+
+    variants: dict[str, _Variant]
+    families: frozenset[str]
+    cases: frozenset[str]
+    manifests: Path | None
+    expectations: dict[str, dict[str, Expectation]]
+    started_at: str = field(
+        default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    )
+    started: float = field(default_factory=time.monotonic)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    selected: list[Case] = field(default_factory=list)
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)
+    document: dict[str, Any] | None = None
+
+    def line_of(self, variant: str, case: str) -> int | None:
+        if self.manifests is None:
+            return None
+        if variant not in self.lines:
+            self.lines[variant] = manifest_lines(self.manifests / f"{variant}.toml")
+        return self.lines[variant].get(case)
+
+
+_SESSION = pytest.StashKey[_Session]()
 _LOG_START = pytest.StashKey[int]()
-
-
-class Verdict:
-    """The verdicts a case gets on a variant; never conflated."""
-
-    PASS: Final = "pass"
-    FAIL: Final = "fail"
-    EXPECTED_FAILURE: Final = "expected-failure"
-    UNEXPECTED_PASS: Final = "unexpected-pass"
-    NOT_APPLICABLE: Final = "not-applicable"
-    ERROR: Final = "harness-error"
+_LOG_END = pytest.StashKey[int]()
+_EVIDENCE = pytest.StashKey[evidence.Evidence]()
+#: The run document of the finished session (for the CLI).
+DOCUMENT = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,69 +176,153 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="variant or server name, or NAME=COMMAND;caps=..;protocol=.. (repeatable)",
     )
-    group.addoption("--app", default="conformance.contract:app", help="the app import string")
+    group.addoption("--app", default=DEFAULT_APP, help="the app import string")
     group.addoption("--expectations", default=None, help="directory of per-variant manifests")
     group.addoption("--no-expectations", action="store_true", help="ignore the manifests")
     group.addoption("--startup-timeout", type=float, default=20.0, help="seconds to first answer")
-    group.addoption("--results-json", default=None, help="write one JSON line per case result")
+    group.addoption(
+        "--family",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"only the cases of these families (repeatable; {', '.join(FAMILIES)})",
+    )
+    group.addoption(
+        "--case",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only the case with this exact id, e.g. streaming/chunks-flushed (repeatable)",
+    )
+    group.addoption(
+        "--verify",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each selected case N times and report its flake rate",
+    )
+    group.addoption(
+        "--case-timeout",
+        type=float,
+        default=CASE_TIMEOUT,
+        metavar="S",
+        help=f"the deadline of one case in seconds (default {CASE_TIMEOUT:g})",
+    )
+    group.addoption("--results-json", default=None, help="write one JSON line per case run")
+    group.addoption("--conformance-json", default=None, help="write the run document (JSON)")
+    group.addoption("--conformance-html", default=None, help="write the matrix as HTML")
+    group.addoption("--conformance-markdown", default=None, help="write the matrix as Markdown")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker, select the variants, load the manifests."""
+    """Register the marker, select the variants and families, load the manifests."""
     config.addinivalue_line(
         "markers", "conformance(id): a conformance case (see conformance.cases)"
     )
-    config.stash[_VARIANTS] = _select(config.getoption("server"))
+    if config.getoption("verify") < 1:
+        raise pytest.UsageError("--verify needs a count of at least 1")
+    families = _split(config.getoption("family"))
+    unknown = sorted(families - set(FAMILIES))
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown families {', '.join(unknown)}; the families are {', '.join(FAMILIES)}"
+        )
+    try:
+        variants = _select(config.getoption("server"))
+    except HarnessError as error:
+        raise pytest.UsageError(str(error)) from None
     directory = config.getoption("expectations")
-    config.stash[_EXPECTATIONS] = (
-        {}
-        if config.getoption("no_expectations")
-        else load_all(Path(directory) if directory else DEFAULT_DIRECTORY)
+    manifests = (
+        None if config.getoption("no_expectations") else Path(directory or DEFAULT_DIRECTORY)
     )
-    config.stash[_RESULTS] = []
+    state = config.stash[_SESSION] = _Session(
+        variants=variants,
+        families=frozenset(families),
+        cases=frozenset(_split(config.getoption("case"))),
+        manifests=manifests,
+        expectations={} if manifests is None else load_all(manifests),
+    )
+    config.pluginmanager.register(_CollectionErrors(state), "asgi-conformance-collection")
 
 
-def _select(options: list[str]) -> list[ServerSpec]:
+def _split(options: list[str]) -> set[str]:
+    return {item.strip() for option in options for item in option.split(",") if item.strip()}
+
+
+def _select(options: list[str]) -> dict[str, _Variant]:
     if not options:
-        return list(available().values())
-    selected: dict[str, ServerSpec] = {}
+        return {name: _Variant(spec, name) for name, spec in available().items()}
+    selected: dict[str, _Variant] = {}
     for option in options:
         items = [option] if "=" in option else [item for item in option.split(",") if item.strip()]
         for item in items:
             item = item.strip()
             family = [spec for spec in available().values() if spec.server == item]
             for spec in family or [resolve(item)]:
-                selected[spec.name] = spec
-    return list(selected.values())
+                selected[spec.name] = _Variant(spec, item if "=" in item else spec.name)
+    return selected
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize every test taking ``server`` over the selected variants."""
-    if "server" in metafunc.fixturenames:
-        variants = metafunc.config.stash[_VARIANTS]
+    """Parametrize every test taking ``server`` over the selected variants (and repeats)."""
+    if "server" not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash[_SESSION]
+    specs = [v.spec for v in session.variants.values()]
+    metafunc.parametrize(
+        "server", specs, ids=[s.name for s in specs], indirect=True, scope="session"
+    )
+    repeats = metafunc.config.getoption("verify")
+    if repeats > 1:
+        metafunc.fixturenames.append("conformance_iteration")
         metafunc.parametrize(
-            "server", variants, ids=[v.name for v in variants], indirect=True, scope="session"
+            "conformance_iteration",
+            range(1, repeats + 1),
+            ids=[f"run{i}" for i in range(1, repeats + 1)],
+            indirect=True,
         )
+
+
+@pytest.fixture
+def conformance_iteration(request: pytest.FixtureRequest) -> int:
+    """Which run of the case this is, with ``--verify N`` (1 to N)."""
+    iteration: int = getattr(request, "param", 1)
+    return iteration
 
 
 @pytest.fixture(scope="session")
 def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     """The running server of one variant, shared by every case of the session."""
     spec: ServerSpec = request.param
-    running = launch(
-        spec,
-        request.config.getoption("app"),
-        startup_timeout=request.config.getoption("startup_timeout"),
-    )
+    state = request.config.stash[_SESSION].variants.get(spec.name)
+    try:
+        running = launch(
+            spec,
+            request.config.getoption("app"),
+            startup_timeout=request.config.getoption("startup_timeout"),
+        )
+    except HarnessError as error:
+        if state is not None:
+            state.error = str(error).splitlines()[0]
+        raise
+    if state is not None:
+        state.started = True
+        state.argv = list(running.argv)
+        state.startup_seconds = running.startup_seconds
+        state.log_path = str(running.log_path)
     try:
         yield running
     finally:
+        # pytest stops a session-scoped server in the setup of the next variant's first case:
+        # a failure raised here would be charged to that case. The outcome is kept instead,
+        # and a server that did not stop gracefully fails the session (pytest_sessionfinish).
         running.stop()
-    if not running.stopped_gracefully:
-        pytest.fail(
-            f"{spec.name} did not stop gracefully (exit code {running.exit_code}); "
-            f"log tail:\n{running.log_tail()}"
-        )
+        if state is not None:
+            state.stop = {
+                "graceful": running.stopped_gracefully,
+                "exit_code": running.exit_code,
+                "log_tail": None if running.stopped_gracefully else running.log_tail(2000),
+            }
 
 
 @pytest.fixture
@@ -153,16 +338,94 @@ def case_of(item: pytest.Item) -> Case | None:
     return REGISTRY.get(marker.args[0]) if marker is not None else None
 
 
-def _variant_of(item: pytest.Item) -> ServerSpec | None:
+def variant_of(item: pytest.Item) -> ServerSpec | None:
+    """The variant an item runs on, or None."""
     callspec = getattr(item, "callspec", None)
     param = callspec.params.get("server") if callspec is not None else None
     return param if isinstance(param, ServerSpec) else None
 
 
+def _iteration_of(item: pytest.Item) -> int:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("conformance_iteration", 1) if callspec is not None else 1
+    return value if isinstance(value, int) else 1
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Let ``-k`` match case ids; keep only the ``--family`` and ``--case`` selection."""
+    state = config.stash[_SESSION]
+    unknown = sorted(state.cases - set(REGISTRY))
+    if unknown:
+        raise pytest.UsageError(f"unknown case ids: {', '.join(unknown)}")
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        found = case_of(item)
+        if found is not None:
+            item.extra_keyword_matches.add(found.id)
+        wanted = not (state.families and (found is None or found.family not in state.families))
+        wanted &= not (state.cases and (found is None or found.id not in state.cases))
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Refuse manifests that name cases that do not exist (they could never be checked).
+
+    A run of some suites does not know the other families' cases: an entry of a family whose
+    bundled module was not collected is looked up in that module (imported, not collected).
+    """
+    state = session.config.stash[_SESSION]
+    state.selected = list({c.id: c for c in map(case_of, session.items) if c}.values())
+    if not state.selected:
+        return
+    for variant, entries in state.expectations.items():
+        unknown = sorted(case for case in entries if not _exists(case))
+        if unknown:
+            raise pytest.UsageError(f"{variant}.toml names unknown cases: {', '.join(unknown)}")
+
+
+def _exists(case: str) -> bool:
+    """Whether ``case`` is a case, importing its family's bundled module if need be."""
+    if case in REGISTRY:
+        return True
+    family = case.partition("/")[0]
+    if family not in FAMILIES:
+        return False
+    module = f"{SUITES}.test_{family}"
+    try:
+        importlib.import_module(module)
+    except Exception:  # a broken module is reported when collected; here it cannot tell
+        return True
+    return case in REGISTRY
+
+
+class _CollectionErrors:
+    """Keeps the session's collection errors for the run document."""
+
+    def __init__(self, state: _Session) -> None:
+        self.state = state
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.state.errors.append(
+                {
+                    "kind": "collection",
+                    "where": report.nodeid,
+                    "message": str(report.longrepr)[:_MAX_FAILURE],
+                }
+            )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip a case the variant lacks the capability for: it is not applicable there."""
-    found, variant = case_of(item), _variant_of(item)
+    found, variant = case_of(item), variant_of(item)
     if found is None or variant is None:
         return
     missing = sorted(found.requires - variant.capabilities)
@@ -172,20 +435,52 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run a coroutine case on a fresh event loop, bounded by :data:`CASE_TIMEOUT`."""
+    """Run a coroutine case on a fresh event loop, bounded by its deadline, with evidence."""
     if case_of(pyfuncitem) is None or not inspect.iscoroutinefunction(pyfuncitem.obj):
         return None
     running = pyfuncitem.funcargs.get("server")
-    if isinstance(running, RunningServer):
-        pyfuncitem.stash[_LOG_START] = running.log_offset()
+    server = running if isinstance(running, RunningServer) else None
+    if server is not None:
+        pyfuncitem.stash[_LOG_START] = server.log_offset()
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    deadline = float(pyfuncitem.config.getoption("case_timeout"))
 
     async def bounded() -> None:
-        async with asyncio.timeout(CASE_TIMEOUT):
-            await pyfuncitem.obj(**kwargs)
+        try:
+            async with asyncio.timeout(deadline) as scope:
+                await pyfuncitem.obj(**kwargs)
+        except TimeoutError as error:
+            if scope.expired():
+                raise CaseDeadline(
+                    f"the case did not finish within its {deadline:g} s deadline"
+                ) from error
+            raise
+        finally:
+            if server is not None:
+                pyfuncitem.stash[_LOG_END] = server.log_offset()
+                await _fetch_observations(server, sink)
 
-    asyncio.run(bounded())
+    with evidence.collecting() as sink:
+        pyfuncitem.stash[_EVIDENCE] = sink
+        asyncio.run(bounded())
     return True
+
+
+async def _fetch_observations(server: RunningServer, sink: evidence.Evidence) -> None:
+    """Read what the app observed for each token the case made (best effort, bounded)."""
+    if not sink.tokens or not server.running:
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_OBSERVATION_DEADLINE), Observer(server) as observer:
+            for token in sink.tokens[:8]:
+                await observer.snapshot(token)
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a deadline the case did not turn into a verdict (a timeout)."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(is_timeout(e) for e in error.exceptions)
+    return isinstance(error, TimeoutError | httpx.TimeoutException)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -194,31 +489,43 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Judge a case's outcome against its variant's manifest, and attach evidence."""
     report = yield
-    found, variant = case_of(item), _variant_of(item)
+    found, variant = case_of(item), variant_of(item)
     if found is None or variant is None:
         return report
-    expectation = item.config.stash[_EXPECTATIONS].get(variant.name, {}).get(found.id)
-    verdict: str | None = None
+    state = item.config.stash[_SESSION]
+    expectation = state.expectations.get(variant.name, {}).get(found.id)
+    verdict: Verdict | None = None
     if call.when == "setup" and report.skipped:
-        verdict = Verdict.NOT_APPLICABLE if NOT_APPLICABLE in str(report.longrepr) else None
+        if NOT_APPLICABLE in str(report.longrepr):
+            verdict = Verdict.NOT_APPLICABLE
     elif call.when == "setup" and report.failed:
         verdict = Verdict.ERROR
     elif call.when == "call":
         verdict = _judge(report, call, expectation, found, variant)
         _attach_log(item, report)
-    if verdict is not None:
-        record = {
-            "case": found.id,
-            "family": found.family,
-            "grade": str(found.grade),
-            "clause": found.clause,
-            "variant": variant.name,
-            "verdict": verdict,
-            "duration": report.duration,
-            "reason": expectation.describe() if expectation else None,
-        }
-        report.user_properties.append(("conformance", json.dumps(record)))
-        item.config.stash[_RESULTS].append(record)
+    if verdict is None:
+        return report
+    record = {
+        "case": found.id,
+        "family": found.family,
+        "grade": str(found.grade),
+        "clause": found.clause,
+        "variant": variant.name,
+        "verdict": str(verdict),
+        "duration": round(report.duration, 6),
+        "reason": expectation.describe() if expectation else None,
+        "iteration": _iteration_of(item),
+    }
+    # On the report for the live display, on the item for the JUnit XML (the teardown report).
+    report.user_properties.append(("conformance", json.dumps(record)))
+    item.user_properties.append(("conformance", json.dumps(record)))
+    record["message"] = _message(report, call, verdict)
+    record["expectation"] = _expectation(state, expectation)
+    record["reproduce"] = (
+        None if verdict is Verdict.NOT_APPLICABLE else _reproduce(item.config, found, variant)
+    )
+    record["evidence"] = _evidence(item, report, verdict)
+    state.records.append(record)
     return report
 
 
@@ -228,7 +535,7 @@ def _judge(
     expectation: Expectation | None,
     found: Case,
     variant: ServerSpec,
-) -> str:
+) -> Verdict:
     if report.skipped:
         if NOT_APPLICABLE in str(report.longrepr):
             return Verdict.NOT_APPLICABLE
@@ -238,9 +545,9 @@ def _judge(
             f"a conformance case may not skip (only '{NOT_APPLICABLE} ...'): {report.longrepr}"
         )
         return Verdict.ERROR
-    if expectation is None:
-        return Verdict.PASS if report.passed else Verdict.FAIL
     if report.passed:
+        if expectation is None:
+            return Verdict.PASS
         report.outcome = "failed"
         report.longrepr = (
             f"UNEXPECTED PASS: {found.id} passed on {variant.name}, but its manifest expects it "
@@ -248,47 +555,221 @@ def _judge(
             f"remove the entry from {variant.name}.toml."
         )
         return Verdict.UNEXPECTED_PASS
+    error = call.excinfo.value if call.excinfo is not None else None
     failure = call.excinfo.exconly() if call.excinfo is not None else str(report.longrepr)
-    if expectation.matches(failure):
+    if isinstance(error, HarnessError):
+        return Verdict.ERROR
+    if expectation is not None and expectation.matches(failure):
         report.outcome = "skipped"
         report.wasxfail = f"[{variant.name}] {expectation.describe()}"
         return Verdict.EXPECTED_FAILURE
-    report.longrepr = (
-        f"{report.longrepr}\n\nThe manifest of {variant.name} expects {found.id} to fail matching "
-        f"{expectation.match!r} ({expectation.reason}), but it failed differently:\n{failure}"
-    )
-    return Verdict.FAIL
+    timed_out = error is not None and is_timeout(error)
+    if expectation is not None:
+        report.longrepr = (
+            f"{report.longrepr}\n\nThe manifest of {variant.name} expects {found.id} to fail "
+            f"matching {expectation.match!r} ({expectation.reason}), but it "
+            f"{'timed out' if timed_out else 'failed differently'}:\n{failure}"
+        )
+    elif timed_out:
+        report.longrepr = f"{report.longrepr}\n\nTIMEOUT: {found.id} on {variant.name}: {failure}"
+    return Verdict.TIMEOUT if timed_out else Verdict.FAIL
+
+
+def _message(
+    report: pytest.TestReport, call: pytest.CallInfo[None], verdict: Verdict
+) -> str | None:
+    if verdict is Verdict.PASS:
+        return None
+    if verdict is Verdict.NOT_APPLICABLE:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return reason.removeprefix("Skipped: ")
+    harness = call.excinfo is not None and call.excinfo.errisinstance(HarnessError)
+    if verdict is Verdict.UNEXPECTED_PASS or (
+        verdict is Verdict.ERROR and report.when == "call" and not harness
+    ):
+        return str(report.longrepr)[:_MAX_FAILURE]
+    if call.excinfo is not None:
+        return call.excinfo.exconly()[:_MAX_FAILURE]
+    return str(report.longrepr)[:_MAX_FAILURE]
+
+
+def _expectation(state: _Session, expectation: Expectation | None) -> dict[str, Any] | None:
+    if expectation is None or state.manifests is None:
+        return None
+    manifest = state.manifests / f"{expectation.variant}.toml"
+    return {
+        "outcome": expectation.outcome,
+        "match": expectation.match,
+        "reason": expectation.reason,
+        "clause": expectation.clause,
+        "bug": expectation.bug,
+        "manifest": str(manifest.resolve()),
+        "line": state.line_of(expectation.variant, expectation.case),
+    }
+
+
+def _reproduce(config: pytest.Config, found: Case, variant: ServerSpec) -> str:
+    """One command line that runs this case on this variant again."""
+    state = config.stash[_SESSION]
+    option = state.variants[variant.name].option if variant.name in state.variants else variant.name
+    words = ["asgi-conformance", "run", "--server", option, "--case", found.id]
+    if config.getoption("app") != DEFAULT_APP:
+        words += ["--app", config.getoption("app")]
+    if config.getoption("no_expectations"):
+        words.append("--no-expectations")
+    elif config.getoption("expectations"):
+        words += ["--expectations", str(Path(config.getoption("expectations")).resolve())]
+    for suite in _suites(config):
+        words += ["--suite", suite]
+    return shlex.join(words)
+
+
+def _suites(config: pytest.Config) -> list[str]:
+    """The collection arguments, unless they are (parts of) the bundled suites."""
+    suites = []
+    bundled = Path(__file__).resolve().parent / "suites"
+    for arg in config.args:
+        target = arg.split("::")[0]
+        if target == SUITES or target.startswith(SUITES + "."):
+            continue
+        path = Path(config.invocation_params.dir, target).resolve()
+        if path == bundled or bundled in path.parents:
+            continue
+        suites.append(target if config.option.pyargs and not path.exists() else str(path))
+    return suites
+
+
+def _evidence(item: pytest.Item, report: pytest.TestReport, verdict: Verdict) -> dict[str, Any]:
+    sink = item.stash.get(_EVIDENCE, None)
+    running = item.funcargs.get("server") if isinstance(item, pytest.Function) else None
+    lines: list[str] = []
+    truncated = False
+    if isinstance(running, RunningServer) and _LOG_START in item.stash:
+        window = running.read_log(item.stash[_LOG_START], item.stash.get(_LOG_END, None))
+        lines = window.splitlines()
+        if len(lines) > _MAX_LOG_LINES:
+            truncated = True
+            lines = [*lines[:100], f"... ({len(lines) - 150} lines left out)", *lines[-50:]]
+        lines = [line if len(line) <= 500 else line[:500] + "..." for line in lines]
+    failure = None
+    if verdict is not Verdict.PASS and verdict is not Verdict.NOT_APPLICABLE:
+        failure = str(report.longrepr)[:_MAX_FAILURE] if report.longrepr else None
+    return {
+        "server_log": lines,
+        "log_truncated": truncated,
+        "transcript": sink.entries() if sink is not None else [],
+        "transcript_dropped": sink.dropped if sink is not None else 0,
+        "observations": dict(sink.observations) if sink is not None else {},
+        "failure": failure,
+    }
 
 
 def _attach_log(item: pytest.Item, report: pytest.TestReport) -> None:
     running = item.funcargs.get("server") if isinstance(item, pytest.Function) else None
     if not isinstance(running, RunningServer) or _LOG_START not in item.stash:
         return
-    window = running.read_log(item.stash[_LOG_START])
+    window = running.read_log(item.stash[_LOG_START], item.stash.get(_LOG_END, None))
     if window and not report.passed:
         report.sections.append((f"server log ({running.spec.name})", window))
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Refuse manifests that name cases that do not exist (they could never be checked)."""
-    if not any(case_of(item) for item in session.items):
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session for a server that did not stop gracefully; build and write reports."""
+    config = session.config
+    state = config.stash.get(_SESSION, None)
+    if state is None:
         return
-    for variant, entries in session.config.stash[_EXPECTATIONS].items():
-        unknown = sorted(set(entries) - set(REGISTRY))
-        if unknown:
-            raise pytest.UsageError(f"{variant}.toml names unknown cases: {', '.join(unknown)}")
+    rude = [v for v in state.variants.values() if v.stop and not v.stop["graceful"]]
+    if rude and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    status = int(session.exitstatus)
+    document = build_document(
+        state.records,
+        run={
+            "started_at": state.started_at,
+            "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "duration": round(time.monotonic() - state.started, 3),
+            "command": shlex.join(["pytest", *config.invocation_params.args]),
+            "app": config.getoption("app"),
+            "expectations": None if state.manifests is None else str(state.manifests.resolve()),
+            "verify": config.getoption("verify"),
+            "selection": {
+                "servers": [v.option for v in state.variants.values()],
+                "families": sorted(state.families),
+                "cases": sorted(state.cases),
+                "keyword": config.getoption("keyword") or None,
+            },
+        },
+        variants=[v.document(state.manifests) for v in state.variants.values()],
+        cases=[
+            {
+                "id": c.id,
+                "family": c.family,
+                "grade": str(c.grade),
+                "clause": c.clause,
+                "title": c.title,
+                "requires": sorted(str(r) for r in c.requires),
+            }
+            for c in sorted(state.selected, key=_case_order)
+        ],
+        errors=state.errors,
+        pytest_status=status,
+    )
+    state.document = document
+    config.stash[DOCUMENT] = document
+    _write(config, document, state.records)
+
+
+def _case_order(case: Case) -> tuple[int, str]:
+    return FAMILIES.index(case.family), case.id
+
+
+def _write(config: pytest.Config, document: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    from .report import html, markdown
+
+    path = config.getoption("results_json")
+    if path and records:
+        Path(path).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    path = config.getoption("conformance_json")
+    if path:
+        Path(path).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    path = config.getoption("conformance_html")
+    if path:
+        Path(path).write_text(html.render(document, here=Path(path).parent), encoding="utf-8")
+    path = config.getoption("conformance_markdown")
+    if path:
+        text = markdown.render(document, here=Path(path).parent, html_name=_html_name(config))
+        Path(path).write_text(text, encoding="utf-8")
+
+
+def _html_name(config: pytest.Config) -> str | None:
+    html_path = config.getoption("conformance_html")
+    markdown_path = config.getoption("conformance_markdown")
+    if not html_path or not markdown_path:
+        return None
+    if Path(html_path).resolve().parent == Path(markdown_path).resolve().parent:
+        return Path(html_path).name
+    return None
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Print the compatibility table, and write the JSON lines if asked."""
-    results = config.stash[_RESULTS]
+    """Print the compatibility table, and a server that did not stop gracefully."""
+    state = config.stash.get(_SESSION, None)
+    if state is None:
+        return
+    for variant in state.variants.values():
+        if variant.stop and not variant.stop["graceful"]:
+            terminalreporter.write_line(
+                f"ERROR: {variant.spec.name} did not stop gracefully (exit code "
+                f"{variant.stop['exit_code']}); log tail:\n{variant.stop['log_tail']}",
+                red=True,
+            )
+    results = state.document["results"] if state.document else state.records
     if not results:
         return
-    path = config.getoption("results_json")
-    if path:
-        Path(path).write_text("".join(json.dumps(r) + "\n" for r in results), encoding="utf-8")
     terminalreporter.write_sep("=", "ASGI conformance: families by server variant")
-    terminalreporter.write_line(compatibility_table(results))
+    terminalreporter.write_line(compatibility_table(list(results)))
 
 
 def compatibility_table(results: list[dict[str, Any]]) -> str:
@@ -309,9 +790,7 @@ def compatibility_table(results: list[dict[str, Any]]) -> str:
             text = f"{counts.get(Verdict.PASS, 0)}/{applicable}" if applicable else "n/a"
             if counts.get(Verdict.EXPECTED_FAILURE):
                 text += f" x{counts[Verdict.EXPECTED_FAILURE]}"
-            bad = sum(
-                counts.get(k, 0) for k in (Verdict.FAIL, Verdict.UNEXPECTED_PASS, Verdict.ERROR)
-            )
+            bad = sum(counts.get(k, 0) for k in (*BAD, Verdict.ERROR))
             if bad:
                 text += f" !{bad}"
             row += text.rjust(width)
