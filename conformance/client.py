@@ -393,7 +393,7 @@ class H2Client:
                     writer.write(connection.data_to_send())
                     await writer.drain()
         finally:
-            writer.close()
+            await _close_writer(writer)
         return result
 
 
@@ -430,7 +430,7 @@ class H2Session:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._writer is not None:
-            self._writer.close()
+            await _close_writer(self._writer)
 
     async def _flush(self) -> None:
         assert self._writer is not None
@@ -500,6 +500,15 @@ class H2Session:
                         self.closed_by_server = True
                         raise ConnectionError(f"the server sent GOAWAY ({event.error_code!r})")
                 await self._flush()
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close a connection and wait for it (an unawaited TLS close leaks a socket warning)."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
+    except (OSError, TimeoutError):
+        writer.transport.abort()
 
 
 def _apply(event: Any, result: H2Result, connection: h2.connection.H2Connection) -> None:

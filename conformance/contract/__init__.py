@@ -23,14 +23,16 @@ Families and endpoints::
     GET  /sse/blocked/{token}               one event, then blocks until the client leaves
     GET  /sse/keepalive/{token}?interval=   silence, filled by keep-alive pings
     GET  /push/page?path=...                pushes each path, then answers
-    GET  /pushed/{name}                     a pushable resource that echoes its request
+    GET  /pushed/{name}                     a pushable resource echoing its request (path,
+                                            query, headers, http_version, scheme)
     POST /body/digest/{token}?mode=         reads the body (iter | read:N | all); digest
     POST /body/limited/{token}              max_body_size 1024: 413 before reading
     POST /jobs/{token}?fail=&gate=          three jobs (async, sync, async) after the response
     POST /jobs/burst/{token}?n=             n jobs, each bumping counter "job"
     POST /jobs/slow/{token}?seconds=        one job that sleeps, then logs that it finished
     GET  /longpoll/{token}                  waits for the disconnect, then sends anyway
-    GET  /lifespan/state                    what startup put in the state
+                                            (a job records late-response-over after it)
+    GET  /lifespan/state[?append=1]         what startup put in the state (append: as POST)
     POST /lifespan/state                    appends to the shared list in the state
 """
 

@@ -43,7 +43,12 @@ class MessageRecorder:
             try:
                 await send(message)
             except Exception as error:
-                observations.record(probe, "send-error", error=type(error).__name__)
+                observations.record(
+                    probe,
+                    "send-error",
+                    error=type(error).__name__,
+                    oserror=isinstance(error, OSError),
+                )
                 raise
 
         await self.app(scope, recording_receive, recording_send)
