@@ -110,7 +110,6 @@ async def send_response(
                 # Only send() runs in there, so this is the client gone (ASGI HTTP spec 2.4).
                 return Outcome.DISCONNECTED
             return Outcome.COMPLETE
-    send = _guard(send)
     try:
         return await _send_any(
             response, send, status, headers, head, body_stream(), media_handlers, sse_keepalive
@@ -211,6 +210,7 @@ async def _send_streamed(
 ) -> str:
     start: Message = {"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers}
     if head or status < 200 or status in _NO_BODY_STATUSES:
+        send = _guard(send)
         await chunks.close()
         await send(start)
         await _send_pushes(response, send)
@@ -340,16 +340,30 @@ async def _pump(
     watch: _Watch,
     body_stream: BoundedStream,
 ) -> None:
+    # An OSError from send() is the client gone (ASGI HTTP spec 2.4); one from the producer
+    # is the app's own error. So each send() is guarded where it is made.
     watch.sending = True
-    await send(start)
-    if response.pushes:
-        await _send_pushes(response, send)
+    try:
+        await send(start)
+        if response.pushes:
+            await _send_pushes(response, send)
+    except OSError as error:
+        raise _ClientGone() from error
     watch.sending = False
     loop = asyncio.get_running_loop()
     resume = loop.time() + _YIELD_INTERVAL
     async for chunk in chunks:  # the only place the pump may be cancelled
+        if type(chunk) is not bytes:
+            if chunk is None:
+                break  # a None item ends the stream (Falcon's convention)
+            chunk = _as_bytes(chunk)
+        if not chunk:
+            continue
         watch.sending = True
-        await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
+        try:
+            await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
+        except OSError as error:
+            raise _ClientGone() from error
         watch.sending = False
         if watch.finished or body_stream.disconnected:
             return
@@ -357,8 +371,18 @@ async def _pump(
             await asyncio.sleep(0)  # let the watcher (and every other task) run
             resume = loop.time() + _YIELD_INTERVAL
     watch.sending = True
-    await send(_FINAL_BODY)
+    try:
+        await send(_FINAL_BODY)
+    except OSError as error:
+        raise _ClientGone() from error
     watch.complete = True
+
+
+def _as_bytes(item: object) -> bytes:
+    """A chunk that is not exactly ``bytes``: bytes-like is converted, anything else refused."""
+    if not isinstance(item, bytes | bytearray | memoryview):
+        raise TypeError(f"resp.stream yielded {type(item).__name__}, expected bytes")
+    return bytes(item)
 
 
 async def _close_quietly(chunks: _Chunks) -> None:
@@ -377,24 +401,30 @@ async def _close_unsent(source: object) -> None:
 
 
 class _Chunks:
-    """An async iterator of body chunks with a ``close()`` that finalizes its source once."""
+    """The body chunks, with a ``close()`` that finalizes their source once.
 
-    __slots__ = ("_closed", "_iterator", "_source")
+    The pump iterates ``iterable``: one of our generators (bytes, already checked), or the
+    app's own async iterable (its items are checked by the pump: no generator layer per chunk).
+    """
 
-    def __init__(self, iterator: AsyncIterator[bytes], source: object) -> None:
-        self._iterator = iterator
+    __slots__ = ("_closed", "_iterable", "_ours", "_source")
+
+    def __init__(self, iterable: AsyncIterable[Any], source: object, *, ours: bool = True) -> None:
+        self._iterable = iterable
         self._source = source
+        self._ours = ours
         self._closed = False
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterator
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterable.__aiter__()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         # Our own generator first (it may hold a keep-alive task), then the app's object.
-        await _aclose(self._iterator)
+        if self._ours:
+            await _aclose(self._iterable)
         await close_source(self._source)
 
 
@@ -428,7 +458,7 @@ async def close_body_sources(response: Response) -> None:
 
 def _stream_chunks(stream: object) -> _Chunks:
     if hasattr(stream, "__aiter__"):
-        return _Chunks(_iterate(stream), stream)
+        return _Chunks(stream, stream, ours=False)
     read = getattr(stream, "read", None)
     if read is None or not callable(read):
         raise TypeError(
@@ -436,16 +466,6 @@ def _stream_chunks(stream: object) -> _Chunks:
             f"got {stream!r}"
         )
     return _Chunks(_read_blocks(read), stream)
-
-
-async def _iterate(stream: AsyncIterable[Any]) -> AsyncIterator[bytes]:
-    async for item in stream:
-        if item is None:
-            return  # a None item ends the stream (Falcon's convention)
-        if not isinstance(item, bytes | bytearray | memoryview):
-            raise TypeError(f"resp.stream yielded {type(item).__name__}, expected bytes")
-        if item:
-            yield bytes(item)
 
 
 async def _read_blocks(read: Callable[[int], Any]) -> AsyncIterator[bytes]:
