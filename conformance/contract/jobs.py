@@ -1,9 +1,28 @@
-"""Background job endpoints: ordered jobs (one may fail), bursts, and slow jobs for shutdown."""
+"""Background job endpoints: ordered jobs (one may fail), bursts, slow jobs, and jobs that
+outlive the ASGI call.
+
+Endpoints (events are recorded under the path's token):
+
+* ``POST /jobs/{token}?fail=&gate=``: three jobs, async, sync, async, each recording
+  ``job-start`` and ``job-end`` with its ``index`` (0, 1, 2) and ``kind``; with ``fail=1`` a
+  job that raises ``RuntimeError("contract: deliberate job failure <token>")`` runs between
+  the first two; with ``gate=1`` the response is streamed, and its last part waits for gate
+  ``finish`` (recording ``last-chunk`` when it is produced).
+* ``POST /jobs/burst/{token}?n=``: ``n`` jobs, each bumping counter ``job``.
+* ``POST /jobs/slow/{token}?seconds=``: one job that records ``job-start``, sleeps, records
+  ``job-end`` and logs ``contract: job <token> finished``.
+* ``POST /jobs/outlive/{token}?timeout=``: one job that records ``job-start``, waits (up to
+  ``timeout`` seconds) for the ASGI call that scheduled it to return and records
+  ``call-returned`` (``returned``: whether it did; ``task``: False if the call was not an
+  asyncio task), then waits for gate ``finish`` (up to ``timeout``) and records ``job-end``
+  (or ``job-abandoned``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from reference_app import App, Request, Response
@@ -18,18 +37,19 @@ def register(app: App) -> None:
     async def jobs(req: Request, resp: Response, token: str) -> None:
         def job(index: int, is_async: bool) -> Any:
             def sync_job() -> None:
-                observations.record(token, "job-start", index=index)
-                observations.record(token, "job-end", index=index)
+                thread = threading.current_thread().name
+                observations.record(token, "job-start", index=index, kind="sync", thread=thread)
+                observations.record(token, "job-end", index=index, kind="sync")
 
             async def async_job() -> None:
-                observations.record(token, "job-start", index=index)
+                observations.record(token, "job-start", index=index, kind="async")
                 await asyncio.sleep(0)
-                observations.record(token, "job-end", index=index)
+                observations.record(token, "job-end", index=index, kind="async")
 
             return async_job if is_async else sync_job
 
         async def failing_job() -> None:
-            observations.record(token, "job-start", index="fail")
+            observations.record(token, "job-start", index="fail", kind="async")
             raise RuntimeError(f"contract: deliberate job failure {token}")
 
         resp.schedule(job(0, True))
@@ -70,3 +90,34 @@ def register(app: App) -> None:
 
         resp.schedule(sleeper)
         resp.status = 202
+
+    @app.route("/jobs/outlive/{token}", methods={"POST"})
+    async def outlive(req: Request, resp: Response, token: str) -> None:
+        # Every server in servers.md runs the ASGI call as an asyncio task: the job watches it.
+        resp.schedule(_outliver(token, asyncio.current_task(), float_param(req, "timeout", 10.0)))
+        resp.text = "scheduled"
+
+
+def _outliver(
+    token: str, call: asyncio.Task[Any] | None, limit: float
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The job of ``/jobs/outlive``: it watches ``call``, the ASGI call that scheduled it."""
+
+    async def outliver() -> None:
+        observations.record(token, "job-start")
+        if call is None:
+            observations.record(token, "call-returned", returned=False, task=False)
+        else:
+            # A job run inside the call (inline, after the response) waits for its own task
+            # here, and gives up after the limit: returned=False.
+            done, _ = await asyncio.wait({call}, timeout=limit)
+            observations.record(token, "call-returned", returned=bool(done), task=True)
+        try:
+            async with asyncio.timeout(limit):
+                await observations.gate(token, "finish").acquire()
+        except TimeoutError:
+            observations.record(token, "job-abandoned")
+            return
+        observations.record(token, "job-end")
+
+    return outliver
