@@ -35,7 +35,6 @@ from .media import BaseHandler, Handlers
 from .request import Request
 from .response import Response
 from .routing import ConverterFactory, Router
-from .stream import BoundedStream
 from .transmit import Outcome, close_body_sources, send_response
 from .types import Receive, Scope, Send
 
@@ -357,24 +356,14 @@ class App:
     async def _send(
         self, req: Request, resp: Response, send: Send, head: bool, succeeded: bool
     ) -> None:
-        watched = req.stream_if_created
-
-        def body_stream() -> BoundedStream:
-            # Only a streamed response needs it, to watch for the disconnect.
-            nonlocal watched
-            if watched is None:
-                # The app never asked for the body: while a response streams, whatever of it
-                # arrives is unwanted (Rule 6 of reference_app.stream).
-                watched = BoundedStream(req._receive, None, None)
-                watched.abandon()
-            return watched
-
+        body_stream = req.stream_if_created
         try:
             outcome = await send_response(
                 resp,
                 send,
                 head=head or req.method == "HEAD",
                 body_stream=body_stream,
+                receive=req._receive,
                 media_handlers=self.media_handlers,
                 sse_keepalive=self.sse_keepalive,
             )
@@ -396,6 +385,7 @@ class App:
                 send,
                 head=head,
                 body_stream=body_stream,
+                receive=req._receive,
                 media_handlers=self.media_handlers,
                 sse_keepalive=None,
             )

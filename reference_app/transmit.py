@@ -38,7 +38,7 @@ from .media import Handlers
 from .response import Response
 from .sse import PING, SSEvent
 from .stream import BoundedStream
-from .types import Headers, Message, Send
+from .types import Headers, Message, Receive, Send
 
 __all__ = ["STREAM_BLOCK_SIZE", "Outcome", "close_body_sources", "send_response"]
 
@@ -63,7 +63,8 @@ async def send_response(
     send: Send,
     *,
     head: bool,
-    body_stream: Callable[[], BoundedStream],
+    body_stream: BoundedStream | None,
+    receive: Receive,
     media_handlers: Handlers,
     sse_keepalive: float | None,
 ) -> str:
@@ -73,8 +74,10 @@ async def send_response(
         response: the finished response.
         send: the ASGI send callable.
         head: True for a HEAD request (no body is sent).
-        body_stream: returns the request body stream (which receives on the app's behalf while
-            a response streams); called only for a streamed response.
+        body_stream: the request body stream if the app made one, else None. While a response
+            streams, it receives on the app's behalf to see the disconnect; without one, a
+            stream over ``receive`` that discards the unread body is made, when needed.
+        receive: the ASGI receive callable.
         media_handlers: serializers for ``resp.media`` and SSE ``json=`` events.
         sse_keepalive: the app-wide SSE keep-alive interval, unless the response sets one.
 
@@ -112,10 +115,21 @@ async def send_response(
             return Outcome.COMPLETE
     try:
         return await _send_any(
-            response, send, status, headers, head, body_stream(), media_handlers, sse_keepalive
+            response,
+            send,
+            status,
+            headers,
+            head,
+            (body_stream, receive),
+            media_handlers,
+            sse_keepalive,
         )
     except _ClientGone:
         return Outcome.DISCONNECTED  # the body source was closed on the way out
+
+
+#: The request body stream if the app made one, and the receive callable to make one with.
+_BodyStream = tuple[BoundedStream | None, Receive]
 
 
 class _ClientGone(Exception):
@@ -144,7 +158,7 @@ async def _send_any(
     status: int,
     headers: Headers,
     head: bool,
-    body_stream: BoundedStream,
+    body_stream: _BodyStream,
     media_handlers: Handlers,
     sse_keepalive: float | None,
 ) -> str:
@@ -153,10 +167,8 @@ async def _send_any(
         if response.stream is not None:  # the event stream wins over a stream
             await _close_unsent(response.stream)
             response.stream = None
-        _default_header(headers, b"content-type", b"text/event-stream")
-        _default_header(headers, b"cache-control", b"no-cache")
-        # Ask reverse proxies such as nginx not to buffer the event stream.
-        _default_header(headers, b"x-accel-buffering", b"no")
+        # Ask reverse proxies such as nginx not to buffer the event stream, too.
+        _default_headers(headers, _SSE_HEADERS)
         keepalive = response.sse_keepalive if response.sse_keepalive is not None else sse_keepalive
         chunks = _sse_chunks(response.sse, media_handlers.json_dumps(), keepalive)
         response.sse = None  # from here on, closing it is the chunk iterator's job
@@ -206,7 +218,7 @@ async def _send_streamed(
     headers: Headers,
     chunks: _Chunks,
     head: bool,
-    body_stream: BoundedStream,
+    body_stream: _BodyStream,
 ) -> str:
     start: Message = {"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers}
     if head or status < 200 or status in _NO_BODY_STATUSES:
@@ -219,10 +231,10 @@ async def _send_streamed(
     task = asyncio.current_task()
     if task is None:
         raise RuntimeError("a streamed response must be sent from an asyncio task")
-    watch = _Watch(task, body_stream)
+    watch = _Watch(task, *body_stream)
     error: Exception | None = None
     try:
-        await _pump(response, send, start, chunks, watch, body_stream)
+        await _pump(response, send, start, chunks, watch)
     except asyncio.CancelledError:
         # Ours (the client left while the producer was blocked), unless the server cancelled
         # the app as well: then it propagates, after the watcher is stopped and the body closed.
@@ -273,7 +285,7 @@ class _Watch:
 
     __slots__ = (
         "_handle",
-        "_stream",
+        "_receive",
         "_task",
         "_watcher",
         "complete",
@@ -282,11 +294,16 @@ class _Watch:
         "interrupted",
         "sending",
         "stopped",
+        "stream",
     )
 
-    def __init__(self, task: asyncio.Task[Any], stream: BoundedStream) -> None:
+    def __init__(
+        self, task: asyncio.Task[Any], stream: BoundedStream | None, receive: Receive
+    ) -> None:
         self._task = task
-        self._stream = stream
+        #: The request body stream, made when the watcher starts if the app made none.
+        self.stream = stream
+        self._receive = receive
         self._watcher: asyncio.Future[None] | None = None
         self.sending = False  # the pump is inside send()
         self.complete = False  # the final body message went out
@@ -300,12 +317,18 @@ class _Watch:
 
     def _start(self) -> None:
         self._handle = None
-        if not self.stopped:
-            self._watcher = asyncio.ensure_future(self._watch())
+        if self.stopped:
+            return
+        if self.stream is None:
+            # The app never asked for the body: while a response streams, whatever of it
+            # arrives is unwanted (Rule 6 of reference_app.stream).
+            self.stream = BoundedStream(self._receive, None, None)
+            self.stream.abandon()
+        self._watcher = asyncio.ensure_future(self._watch(self.stream))
 
-    async def _watch(self) -> None:
+    async def _watch(self, stream: BoundedStream) -> None:
         try:
-            await self._stream.wait_disconnect()
+            await stream.wait_disconnect()
         except Exception as error:
             self.failure = error
         self.finished = True
@@ -338,7 +361,6 @@ async def _pump(
     start: Message,
     chunks: _Chunks,
     watch: _Watch,
-    body_stream: BoundedStream,
 ) -> None:
     # An OSError from send() is the client gone (ASGI HTTP spec 2.4); one from the producer
     # is the app's own error. So each send() is guarded where it is made.
@@ -352,20 +374,27 @@ async def _pump(
     watch.sending = False
     loop = asyncio.get_running_loop()
     resume = loop.time() + _YIELD_INTERVAL
-    async for chunk in chunks:  # the only place the pump may be cancelled
-        if type(chunk) is not bytes:
-            if chunk is None:
-                break  # a None item ends the stream (Falcon's convention)
-            chunk = _as_bytes(chunk)
-        if not chunk:
-            continue
+    convert = chunks.convert
+    async for item in chunks:  # the only place the pump may be cancelled
+        if convert is not None:
+            chunk = convert(item)
+        elif type(item) is bytes:  # the app's own stream: the common case first
+            if not item:
+                continue
+            chunk = item
+        elif item is None:
+            break  # a None item ends the stream (Falcon's convention)
+        else:
+            chunk = _as_bytes(item)
+            if not chunk:
+                continue
         watch.sending = True
         try:
             await send({"type": spec.HTTP_RESPONSE_BODY, "body": chunk, "more_body": True})
         except OSError as error:
             raise _ClientGone() from error
         watch.sending = False
-        if watch.finished or body_stream.disconnected:
+        if watch.finished or (watch.stream is not None and watch.stream.disconnected):
             return
         if loop.time() >= resume:
             await asyncio.sleep(0)  # let the watcher (and every other task) run
@@ -403,16 +432,25 @@ async def _close_unsent(source: object) -> None:
 class _Chunks:
     """The body chunks, with a ``close()`` that finalizes their source once.
 
-    The pump iterates ``iterable``: one of our generators (bytes, already checked), or the
-    app's own async iterable (its items are checked by the pump: no generator layer per chunk).
+    The pump iterates ``iterable`` and sends ``convert(item)``: the app's own iterable (no
+    generator layer per chunk) whose items the pump checks when ``convert`` is None, or whose
+    events ``convert`` serializes; or one of our generators (``ours``), whose bytes go as they are.
     """
 
-    __slots__ = ("_closed", "_iterable", "_ours", "_source")
+    __slots__ = ("_closed", "_iterable", "_ours", "_source", "convert")
 
-    def __init__(self, iterable: AsyncIterable[Any], source: object, *, ours: bool = True) -> None:
+    def __init__(
+        self,
+        iterable: AsyncIterable[Any],
+        source: object,
+        *,
+        ours: bool = True,
+        convert: Callable[[Any], bytes] | None = None,
+    ) -> None:
         self._iterable = iterable
         self._source = source
         self._ours = ours
+        self.convert = convert if convert is not None or not ours else _unchanged
         self._closed = False
 
     def __aiter__(self) -> AsyncIterator[Any]:
@@ -456,6 +494,10 @@ async def close_body_sources(response: Response) -> None:
     response.stream = response.sse = None
 
 
+def _unchanged(chunk: bytes) -> bytes:
+    return chunk
+
+
 def _stream_chunks(stream: object) -> _Chunks:
     if hasattr(stream, "__aiter__"):
         return _Chunks(stream, stream, ours=False)
@@ -486,7 +528,11 @@ def _sse_chunks(
             f"resp.sse must be an async iterable (call the generator function), got {emitter!r}"
         )
     if keepalive is None:
-        return _Chunks(_serialize_events(emitter, dumps), emitter)
+
+        def serialize(event: object) -> bytes:
+            return _serialize_event(event, dumps)
+
+        return _Chunks(emitter, emitter, ours=False, convert=serialize)
     if keepalive <= 0:
         raise ValueError(f"the SSE keep-alive interval must be positive, got {keepalive}")
     return _Chunks(_with_keepalive(_serialize_events(emitter, dumps), keepalive), emitter)
@@ -496,21 +542,24 @@ async def _serialize_events(
     emitter: AsyncIterable[Any], dumps: Callable[[object], str]
 ) -> AsyncIterator[bytes]:
     async for event in emitter:
-        if event is None:
-            yield PING
-        elif isinstance(event, SSEvent):
-            yield event.serialize(dumps)
-        else:
-            serialize = getattr(event, "serialize", None)
-            if serialize is None:
-                raise TypeError(
-                    f"resp.sse yielded {type(event).__name__}: expected an SSEvent, None or an "
-                    "object with serialize() -> bytes"
-                )
-            data = serialize()
-            if not isinstance(data, bytes):
-                raise TypeError(f"{type(event).__name__}.serialize() must return bytes")
-            yield data
+        yield _serialize_event(event, dumps)
+
+
+def _serialize_event(event: object, dumps: Callable[[object], str]) -> bytes:
+    if event is None:
+        return PING
+    if isinstance(event, SSEvent):
+        return event.serialize(dumps)
+    serialize = getattr(event, "serialize", None)
+    if serialize is None:
+        raise TypeError(
+            f"resp.sse yielded {type(event).__name__}: expected an SSEvent, None or an "
+            "object with serialize() -> bytes"
+        )
+    data = serialize()
+    if not isinstance(data, bytes):
+        raise TypeError(f"{type(event).__name__}.serialize() must return bytes")
+    return data
 
 
 async def _with_keepalive(events: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
@@ -549,6 +598,22 @@ async def _with_keepalive(events: AsyncIterator[bytes], interval: float) -> Asyn
         with contextlib.suppress(asyncio.CancelledError):
             await puller
         await events.aclose()  # type: ignore[attr-defined]
+
+
+_SSE_HEADERS: Final = (
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+
+
+def _default_headers(headers: Headers, defaults: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Append each of ``defaults`` whose name is not in ``headers`` yet."""
+    if not headers:
+        headers.extend(defaults)
+        return
+    names = {name for name, _ in headers}
+    headers.extend(pair for pair in defaults if pair[0] not in names)
 
 
 def _default_header(headers: Headers, name: bytes, value: bytes) -> None:
