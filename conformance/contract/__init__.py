@@ -30,6 +30,7 @@ Families and endpoints::
     POST /jobs/{token}?fail=&gate=          three jobs (async, sync, async) after the response
     POST /jobs/burst/{token}?n=             n jobs, each bumping counter "job"
     POST /jobs/slow/{token}?seconds=        one job that sleeps, then logs that it finished
+    POST /jobs/outlive/{token}?timeout=     a job that outlives the ASGI call that scheduled it
     GET  /longpoll/{token}                  waits for the disconnect, then sends anyway
                                             (a job records late-response-over after it)
     GET  /lifespan/state[?append=1]         what startup put in the state (append: as POST)
