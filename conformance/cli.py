@@ -31,6 +31,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and extra[0] == "--":
         extra = extra[1:]
     args.pytest_args = extra
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         parser.print_help()
         return 2
@@ -298,6 +300,7 @@ def _run(args: argparse.Namespace) -> int:
             words += ["--junitxml", args.junit]
         if mode != "pytest":
             words += ["-p", "no:terminal"]
+        words += ["--conformance-command", shlex.join(["asgi-conformance", *args.argv])]
         words += args.pytest_args
         progress = _Progress(out, live=mode == "live", quiet=mode == "pytest")
         status = pytest.main(words, plugins=[progress])

@@ -64,7 +64,7 @@ from . import evidence
 from .cases import FAMILIES, REGISTRY, Case
 from .client import Observer
 from .expectations import DEFAULT_DIRECTORY, Expectation, load_all
-from .report.model import BAD, Verdict, build_document, manifest_lines
+from .report.model import Verdict, build_document, manifest_lines
 
 __all__ = [
     "CASE_TIMEOUT",
@@ -159,6 +159,8 @@ class _Session:
 
 
 _SESSION = pytest.StashKey[_Session]()
+#: The name of the report property carrying a case's full record.
+_RECORD: Final = "conformance-record"
 _LOG_START = pytest.StashKey[int]()
 _LOG_END = pytest.StashKey[int]()
 _EVIDENCE = pytest.StashKey[evidence.Evidence]()
@@ -212,6 +214,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-json", default=None, help="write the run document (JSON)")
     group.addoption("--conformance-html", default=None, help="write the matrix as HTML")
     group.addoption("--conformance-markdown", default=None, help="write the matrix as Markdown")
+    group.addoption(
+        "--conformance-command",
+        default=None,
+        help="the command line to record in the run document (set by asgi-conformance)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -242,7 +249,7 @@ def pytest_configure(config: pytest.Config) -> None:
         manifests=manifests,
         expectations={} if manifests is None else load_all(manifests),
     )
-    config.pluginmanager.register(_CollectionErrors(state), "asgi-conformance-collection")
+    config.pluginmanager.register(_Recorder(state), "asgi-conformance-recorder")
 
 
 def _split(options: list[str]) -> set[str]:
@@ -405,8 +412,12 @@ def _exists(case: str) -> bool:
     return case in REGISTRY
 
 
-class _CollectionErrors:
-    """Keeps the session's collection errors for the run document."""
+class _Recorder:
+    """Keeps the session's records and collection errors for the run document.
+
+    Records are kept where reports are logged, so that under xdist the controller gets the
+    workers' records with their reports.
+    """
 
     def __init__(self, state: _Session) -> None:
         self.state = state
@@ -420,6 +431,11 @@ class _CollectionErrors:
                     "message": str(report.longrepr)[:_MAX_FAILURE],
                 }
             )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == _RECORD and isinstance(value, dict):
+                self.state.records.append(value)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -525,7 +541,9 @@ def pytest_runtest_makereport(
         None if verdict is Verdict.NOT_APPLICABLE else _reproduce(item.config, found, variant)
     )
     record["evidence"] = _evidence(item, report, verdict)
-    state.records.append(record)
+    # The full record travels with the report (to the xdist controller, if any), and is
+    # kept where reports are logged: pytest_runtest_logreport.
+    report.user_properties.append((_RECORD, record))
     return report
 
 
@@ -678,8 +696,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session for a server that did not stop gracefully; build and write reports."""
     config = session.config
     state = config.stash.get(_SESSION, None)
-    if state is None:
-        return
+    if state is None or hasattr(config, "workerinput"):
+        return  # an xdist worker: its records went to the controller with its reports
     rude = [v for v in state.variants.values() if v.stop and not v.stop["graceful"]]
     if rude and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -690,7 +708,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "started_at": state.started_at,
             "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "duration": round(time.monotonic() - state.started, 3),
-            "command": shlex.join(["pytest", *config.invocation_params.args]),
+            "command": config.getoption("conformance_command")
+            or shlex.join(["pytest", *config.invocation_params.args]),
             "app": config.getoption("app"),
             "expectations": None if state.manifests is None else str(state.manifests.resolve()),
             "verify": config.getoption("verify"),
@@ -772,13 +791,24 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_line(compatibility_table(list(results)))
 
 
+#: The marks of the compatibility table, one per verdict that is not a pass.
+_MARKS: Final = (
+    (Verdict.EXPECTED_FAILURE, "x"),
+    (Verdict.FAIL, "F"),
+    (Verdict.UNEXPECTED_PASS, "U"),
+    (Verdict.TIMEOUT, "T"),
+    (Verdict.ERROR, "E"),
+    (Verdict.NOT_APPLICABLE, "-"),
+)
+
+
 def compatibility_table(results: list[dict[str, Any]]) -> str:
-    """Families by variants: ``passed/applicable`` with expected failures and failures noted."""
+    """Families by variants: ``passed/applicable``, then a count per other verdict."""
     variants = list(dict.fromkeys(r["variant"] for r in results))
     cells: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in results:
         cells[r["family"], r["variant"]][r["verdict"]] += 1
-    width = max(14, *(len(v) + 2 for v in variants))
+    width = max(16, *(len(v) + 2 for v in variants))
     lines = ["family".ljust(12) + "".join(v.rjust(width) for v in variants)]
     for family in FAMILIES:
         if not any((family, v) in cells for v in variants):
@@ -788,12 +818,13 @@ def compatibility_table(results: list[dict[str, Any]]) -> str:
             counts = cells.get((family, variant), {})
             applicable = sum(n for k, n in counts.items() if k != Verdict.NOT_APPLICABLE)
             text = f"{counts.get(Verdict.PASS, 0)}/{applicable}" if applicable else "n/a"
-            if counts.get(Verdict.EXPECTED_FAILURE):
-                text += f" x{counts[Verdict.EXPECTED_FAILURE]}"
-            bad = sum(counts.get(k, 0) for k in (*BAD, Verdict.ERROR))
-            if bad:
-                text += f" !{bad}"
+            for verdict, mark in _MARKS:
+                if counts.get(verdict) and (applicable or verdict is not Verdict.NOT_APPLICABLE):
+                    text += f" {mark}{counts[verdict]}"
             row += text.rjust(width)
         lines.append(row)
-    lines.append("cells: passed/applicable; xN expected failures (manifest); !N failures")
+    lines.append(
+        "cells: passed/applicable; x expected failures (manifest), F failures, U unexpected "
+        "passes, T timeouts, E harness errors, - not applicable"
+    )
     return "\n".join(lines)

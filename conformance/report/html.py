@@ -194,6 +194,7 @@ def _run(document: Mapping[str, Any]) -> str:
         f'<p class="meta">Run of {e(run["started_at"])} · {run["duration"]:.1f} s · '
         f"asgi-conformance {e(suite)} · {e(python['implementation'])} {e(python['version'])} · "
         f"{e(platform['description'])} · app <code>{e(run['app'])}</code>{verify}</p>",
+        f'<p class="meta">Command: <code>{e(run["command"])}</code></p>',
         f'<p><span class="outcome {kind}" data-exit-code="{code}">exit status {code}</span> '
         f"{e(run['exit_reason'])}</p>",
     ]

@@ -2,10 +2,11 @@
 
 Layout: the run (date, suite, Python, platform, duration, outcome), a summary per variant
 (server version, protocol, one column per verdict), then one table per family: cases by
-variants, each cell a verdict. Every cell that is not a pass links to its explanation: the
-manifest entry (``<variant>.toml#L<line>``) for expected failures and unexpected passes, and
-otherwise the *Not applicable* or *Unexpected results* section below the matrix (or the HTML
-report's evidence, when one was written beside it).
+variants, each cell a verdict (✅ for a pass). Every cell that is not a pass links to its
+explanation: the manifest entry (``<variant>.toml#L<line>``) for expected failures and
+unexpected passes, and otherwise the *Not applicable* or *Unexpected results* section below
+the matrix (whose entries link to the HTML report's evidence, when one was written beside
+it). Last, every case with its grade and the clause it checks.
 """
 
 from __future__ import annotations
@@ -87,15 +88,16 @@ def render(
         by_family.setdefault(case["family"], []).append(case)
     for family, cases in by_family.items():
         out += ["", f"### {family}", ""]
-        out.append("| case | grade | clause | " + " | ".join(variants) + " |")
-        out.append("|---|---|---|" + "---|" * len(variants))
+        out.append("| case | grade | " + " | ".join(variants) + " |")
+        out.append("|---|---|" + "---|" * len(variants))
         for case in cases:
-            row = [f"`{case['id']}`", case["grade"], _escape(case["clause"])]
+            row = [f"`{case['id']}`", case["grade"]]
             for variant in variants:
                 result = cells.get((variant, case["id"]))
                 row.append(_cell(result, here, manifest_url, html_name))
             out.append("| " + " | ".join(row) + " |")
-    out += _explanations(document, here, manifest_url)
+    out += _explanations(document, here, manifest_url, html_name)
+    out += _cases(document)
     return "\n".join(out) + "\n"
 
 
@@ -114,6 +116,8 @@ def _run_lines(run: Mapping[str, Any], document: Mapping[str, Any]) -> list[str]
         + (f" · each case {run['verify']} times" if run.get("verify", 1) > 1 else ""),
         "",
         f"Servers: {versions or 'none'}.",
+        "",
+        f"Command: `{run['command']}`",
         "",
         f"**Exit status {run['exit_code']}**: {run['exit_reason']}.",
     ]
@@ -165,6 +169,7 @@ def _cell(
     manifest_url: str | None,
     html_name: str | None,
 ) -> str:
+    """A matrix cell: ✅ for a pass; otherwise the verdict, linked to its explanation."""
     if result is None:
         return "—"
     verdict = Verdict(result["verdict"])
@@ -172,10 +177,8 @@ def _cell(
     if result.get("flake_rate"):
         text += f" ({result['flake_rate']:.0%} flaky)"
     if verdict is Verdict.PASS:
-        return text
+        return _SYMBOLS[verdict] if not result.get("flake_rate") else text
     link = manifest_link(result.get("expectation"), here, manifest_url)
-    if link is None and html_name:
-        link = f"{html_name}#r-{slug(result['variant'], result['case'])}"
     if link is None:
         section = "not-applicable" if verdict is Verdict.NOT_APPLICABLE else "unexpected-results"
         link = f"#{section}"
@@ -183,7 +186,10 @@ def _cell(
 
 
 def _explanations(
-    document: Mapping[str, Any], here: Path | None, manifest_url: str | None
+    document: Mapping[str, Any],
+    here: Path | None,
+    manifest_url: str | None,
+    html_name: str | None,
 ) -> list[str]:
     out: list[str] = []
     expected = [r for r in document["results"] if r.get("expectation")]
@@ -216,11 +222,27 @@ def _explanations(
         for r in bad:
             message = (r.get("message") or "").strip().splitlines()
             first = _escape(message[0][:300]) if message else ""
+            evidence = (
+                f" ([evidence]({html_name}#r-{slug(r['variant'], r['case'])}))" if html_name else ""
+            )
             out.append(
-                f"- **{r['variant']}** `{r['case']}`: {LABELS[Verdict(r['verdict'])]} — {first}"
+                f"- **{r['variant']}** `{r['case']}`: {LABELS[Verdict(r['verdict'])]} — "
+                f"{first}{evidence}"
             )
             if r.get("reproduce"):
                 out.append(f"  reproduce: `{r['reproduce']}`")
+    return out
+
+
+def _cases(document: Mapping[str, Any]) -> list[str]:
+    """Every case with its grade, the clause it checks and what it checks."""
+    out = ["", "## Cases", "", "| case | grade | clause | checks |", "|---|---|---|---|"]
+    for case in document["cases"]:
+        needs = f" (needs {', '.join(case['requires'])})" if case.get("requires") else ""
+        out.append(
+            f"| `{case['id']}` | {case['grade']} | {_escape(case['clause'])} | "
+            f"{_escape(case['title'])}{needs} |"
+        )
     return out
 
 
@@ -267,4 +289,6 @@ def render_comparison(comparison: Comparison, *, level: int = 1) -> list[str]:
 
 
 def _escape(text: str) -> str:
+    """Text for a table cell or a list item: no pipes, no newlines, no HTML."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|").replace("\n", " ")
