@@ -23,7 +23,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 import h2.config
@@ -35,7 +34,7 @@ import h2.exceptions
 from conformance.cases import Grade, case
 from conformance.client import TIMEOUT, Observer, RawHTTP1, http_client, new_token, request_bytes
 from conformance.contract import pattern
-from conformance.memory import group_rss
+from conformance.memory import Growth
 from servers import Capability, HTTPProtocol, RunningServer
 
 from ._helpers import require_protocol
@@ -1063,67 +1062,27 @@ async def test_a_64_mib_upload_flows_in_bounded_memory(server: RunningServer) ->
     """
     size, piece = 64 * MIB, pattern(64 * 1024)
     sha = hashlib.sha256()
-    before = group_rss(server.pid)
-    peaks = _reset_peaks(server.pid)
-    sending = 0  # the most growth sampled while the client was still sending
+    memory = Growth(server.pid)
 
     async def upload() -> AsyncIterator[bytes]:
-        nonlocal sending
         for index in range(size // len(piece)):
             sha.update(piece)
             yield piece
             if index % 64 == 63:  # every 4 MiB
-                sending = max(sending, group_rss(server.pid) - before)
+                memory.sample()
 
     token = new_token()
     async with http_client(server, timeout=60) as client, Observer(server) as observer:
         response = await client.post(
             f"/body/digest/{token}?mode=iter", content=upload(), headers=_probe(token)
         )
-        answered = group_rss(server.pid) - before
-        peak = _group_peak(server.pid) - before if peaks else 0
+        growth = memory.largest
         assert response.status_code == 200, f"{response.status_code} {response.text}"
         assert response.json()["sha256"] == sha.hexdigest()
         events = await observer.events(token)
     complete = _one(events, "body-complete")
     assert (complete["length"], complete["sha256"]) == (size, sha.hexdigest())
     assert _delivered(events) == size, f"the server delivered {_delivered(events)} bytes"
-    growth = max(sending, answered, peak)
     assert growth < 32 * MIB, (
-        f"the server grew by {growth // MIB} MiB during a 64 MiB upload ({sending // MIB} MiB "
-        f"sampled while the client was sending, {answered // MIB} MiB once answered, peak "
-        f"{peak // MIB if peaks else 'unknown'} MiB)"
+        f"the server grew by {growth // MIB} MiB during a 64 MiB upload ({memory.describe()})"
     )
-
-
-def _group(pgid: int) -> list[Path]:
-    """The ``/proc`` entries of the live processes of process group ``pgid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_text()
-                if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
-                    found.append(entry)
-    return found
-
-
-def _reset_peaks(pgid: int) -> bool:
-    """Reset the peak resident set (``VmHWM``) of the group's processes; False if impossible."""
-    try:
-        for entry in _group(pgid):
-            (entry / "clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _group_peak(pgid: int) -> int:
-    """The sum of the group's processes' peak resident sets (``VmHWM``), in bytes."""
-    total = 0
-    for entry in _group(pgid):
-        with contextlib.suppress(OSError, ValueError):
-            for line in (entry / "status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1]) * 1024
-    return total

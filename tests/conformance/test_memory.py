@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conformance.memory import group_rss, self_rss
+from conformance.memory import Growth, group_rss, self_rss
 
 
 def test_a_process_group_rss_counts_every_member() -> None:
@@ -37,3 +37,40 @@ def test_an_empty_group_is_an_error() -> None:
 def test_self_rss_is_positive() -> None:
     assert self_rss() > 1024 * 1024
     assert group_rss(os.getpgid(0)) >= self_rss()
+
+
+def test_growth_catches_a_burst_between_samples() -> None:
+    """A process that allocates and frees 48 MiB between two samples: the peak still shows it."""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "sys.stdin.readline()\n"
+            "data = bytearray(48 * 2**20)\n"
+            "for i in range(0, len(data), 4096): data[i] = 1\n"
+            "del data\n"
+            "print('freed', flush=True)\n"
+            "sys.stdin.readline()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        growth = Growth(child.pid)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "freed\n"
+        growth.sample()
+        assert growth.sampled < 16 * 2**20, "the burst was freed before the sample"
+        if growth.peaks:
+            assert growth.largest > 40 * 2**20, growth.describe()
+            assert "peak" in growth.describe()
+    finally:
+        child.stdin.close()
+        child.wait(10)
+        child.stdout.close()
