@@ -295,6 +295,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.case_timeout is not None:
             words += ["--case-timeout", str(args.case_timeout)]
         if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             words += ["--conformance-json", args.json]
         if args.junit:
             words += ["--junitxml", args.junit]
@@ -329,6 +330,9 @@ def _render(args: argparse.Namespace, document: Mapping[str, Any], old: Any = No
     from .report import html, markdown
 
     html_path = Path(args.html) if args.html else None
+    for target in (args.html, args.markdown):
+        if target and target != "-":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
     if html_path is not None:
         text = html.render(
             document,

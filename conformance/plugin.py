@@ -747,6 +747,9 @@ def _case_order(case: Case) -> tuple[int, str]:
 def _write(config: pytest.Config, document: dict[str, Any], records: list[dict[str, Any]]) -> None:
     from .report import html, markdown
 
+    for option in ("results_json", "conformance_json", "conformance_html", "conformance_markdown"):
+        if config.getoption(option):
+            Path(config.getoption(option)).parent.mkdir(parents=True, exist_ok=True)
     path = config.getoption("results_json")
     if path and records:
         Path(path).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")

@@ -133,6 +133,13 @@ _SEVERITY: Final = {
 }
 
 
+_PYTEST_FAILURES: Final = {
+    2: "the run was interrupted (pytest exit status 2)",
+    3: "pytest hit an internal error (exit status 3)",
+    4: "a usage error (pytest exit status 4)",
+}
+
+
 def slug(variant: str, case: str) -> str:
     """An HTML id for one cell: ``daphne--streaming-head-has-no-body``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{variant}--{case}")
@@ -207,8 +214,8 @@ def exit_status(
     verdicts = Counter(r["verdict"] for r in results)
     if errors:
         return 2, f"the harness failed: {errors[0]['message'].splitlines()[0]}"
-    if pytest_status in (2, 3, 4):  # interrupted, internal error, usage error
-        return 2, f"the harness failed: pytest exit status {pytest_status}"
+    if pytest_status in _PYTEST_FAILURES:
+        return 2, f"the harness failed: {_PYTEST_FAILURES[pytest_status]}"
     if verdicts[Verdict.ERROR]:
         return 2, f"the harness failed: {verdicts[Verdict.ERROR]} harness error(s)"
     if not any(verdicts[v] for v in RAN):

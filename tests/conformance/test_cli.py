@@ -112,7 +112,7 @@ def good_run(
         "--html",
         "run.html",
         "--markdown",
-        "run.md",
+        "new/dir/run.md",
     )
     return directory, done
 
@@ -254,7 +254,7 @@ def test_junit_xml(good_run: tuple[Path, subprocess.CompletedProcess[str]]) -> N
 
 def test_markdown_has_the_matrix(good_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     directory, _ = good_run
-    text = (directory / "run.md").read_text(encoding="utf-8")
+    text = (directory / "new" / "dir" / "run.md").read_text(encoding="utf-8")
     assert "| `streaming/chunks-flushed` | required | \u2705 |" in text
     assert (
         "| `streaming/early-response-keeps-connection` | required | [\u2796 n/a](#not-applicable) |"

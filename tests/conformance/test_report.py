@@ -208,8 +208,9 @@ def test_every_verdict_is_counted_on_its_own(every_verdict: dict[str, Any]) -> N
         (["fail", "harness-error"], 1, 2, "harness error"),
         (["not-applicable"], 0, 2, "every selected case was not applicable"),
         ([], 5, 2, "nothing was selected"),
-        (["pass"], 2, 2, "pytest exit status 2"),
-        (["pass"], 4, 2, "pytest exit status 4"),
+        (["pass"], 2, 2, "the run was interrupted (pytest exit status 2)"),
+        (["pass"], 3, 2, "internal error"),
+        (["pass"], 4, 2, "a usage error (pytest exit status 4)"),
         (["pass"], 1, 2, "outside the conformance cases"),
     ],
 )
