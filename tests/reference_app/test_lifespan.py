@@ -262,7 +262,7 @@ def test_lifespan_hooks_must_be_async() -> None:
         app.on_startup(sync)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="a shutdown hook must be a coroutine function"):
         app.on_shutdown(sync)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="SyncStartup.process_startup must be async"):
+    with pytest.raises(TypeError, match=r"SyncStartup\.process_startup must be async"):
         app.add_middleware(SyncStartup())
     assert app.lifespan.startup == []
     assert app.lifespan.shutdown == []
