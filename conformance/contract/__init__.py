@@ -35,6 +35,7 @@ Families and endpoints::
                                             (a job records late-response-over after it)
     GET  /lifespan/state[?append=1]         what startup put in the state (append: as POST)
     POST /lifespan/state                    appends to the shared list in the state
+    ANY  /raw/...                           raw ASGI endpoints (see conformance.contract.raw)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from reference_app import App, Request, Response
 
 from . import body, jobs, lifecycle, push, sse, streaming
 from ._common import CHUNK, float_param, int_param, logger, observations, pattern
+from .raw import RawRoutes
 from .recorder import MessageRecorder
 
 __all__ = ["CHUNK", "MessageRecorder", "app", "build_app", "observations", "pattern"]
@@ -118,4 +120,4 @@ def _configure_logging() -> None:
 
 _configure_logging()
 #: The app servers run: ``conformance.contract:app``.
-app = MessageRecorder(build_app())
+app = MessageRecorder(RawRoutes(build_app()))

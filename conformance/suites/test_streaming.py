@@ -165,6 +165,35 @@ async def test_head_on_a_streamed_response_sends_no_body(server: RunningServer) 
 
 
 @case(
+    "streaming/head-body-dropped-by-server",
+    grade=Grade.REQUIRED,
+    clause="RFC 9110 §9.3.2: the server MUST NOT send content in the response to HEAD",
+)
+async def test_the_server_drops_a_body_an_app_sends_for_head(server: RunningServer) -> None:
+    """RFC 9110 §9.3.2: body chunks an app sends for HEAD never reach the wire.
+
+    Many frameworks answer HEAD with the GET body and rely on the server to drop it; the raw
+    endpoint does exactly that. The next pipelined response must parse cleanly.
+    """
+    require_protocol(server, HTTPProtocol.HTTP1)
+    async with RawHTTP1(server) as connection:
+        await connection.send(
+            request_bytes("HEAD", "/raw/stream-chunks", server.authority)
+            + request_bytes("GET", "/", server.authority)
+        )
+        head = await connection.response(head=True)
+        assert head.status == 200
+        try:
+            follow = await connection.response()
+        except Exception as error:
+            raise AssertionError(
+                f"the next response did not parse ({error!r}): the server sent body bytes "
+                f"after the header section of the HEAD response\n{connection.transcript.render()}"
+            ) from error
+        assert (follow.status, follow.body) == (200, b"asgi-conformance contract app")
+
+
+@case(
     "streaming/disconnect-finalizes",
     grade=Grade.REQUIRED,
     clause="ASGI HTTP 2.5, Disconnect: sent when receive() is called after the connection closed",
