@@ -29,7 +29,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from types import AsyncGeneratorType
 from typing import Any, Final
 
 from . import spec
@@ -48,6 +50,7 @@ logger = logging.getLogger("reference_app")
 STREAM_BLOCK_SIZE: Final = 64 * 1024
 
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
+_monotonic: Final = time.monotonic  # the clock of asyncio's loop.time()
 _FINAL_BODY: Final[Message] = {"type": spec.HTTP_RESPONSE_BODY, "body": b"", "more_body": False}
 
 
@@ -372,8 +375,9 @@ async def _pump(
     except OSError as error:
         raise _ClientGone() from error
     watch.sending = False
-    loop = asyncio.get_running_loop()
-    resume = loop.time() + _YIELD_INTERVAL
+    # The app's own body stream, if it made one: its reads may see the disconnect first.
+    app_stream = watch.stream
+    resume = _monotonic() + _YIELD_INTERVAL
     convert = chunks.convert
     async for item in chunks:  # the only place the pump may be cancelled
         if convert is not None:
@@ -394,11 +398,11 @@ async def _pump(
         except OSError as error:
             raise _ClientGone() from error
         watch.sending = False
-        if watch.finished or (watch.stream is not None and watch.stream.disconnected):
-            return
-        if loop.time() >= resume:
+        if watch.finished or (app_stream is not None and app_stream.disconnected):
+            return  # (the watcher sets finished as soon as its stream sees the disconnect)
+        if _monotonic() >= resume:
             await asyncio.sleep(0)  # let the watcher (and every other task) run
-            resume = loop.time() + _YIELD_INTERVAL
+            resume = _monotonic() + _YIELD_INTERVAL
     watch.sending = True
     try:
         await send(_FINAL_BODY)
@@ -474,6 +478,8 @@ async def _aclose(iterator: object) -> None:
 
 async def close_source(source: object) -> None:
     """Finalize a body source: await its ``close()`` if it has one, else ``aclose()`` it."""
+    if type(source) is AsyncGeneratorType and source.ag_frame is None:
+        return  # an async generator that has finished: aclose() would do nothing
     close = getattr(source, "close", None)
     if close is not None:
         result = close()
