@@ -1,0 +1,244 @@
+"""``python -m bench``: run every measurement and write ``BENCHMARKS.md``.
+
+Usage::
+
+    python -m bench                      # all five measurements, writes BENCHMARKS.md
+    python -m bench inprocess wire       # some of them, printed (add --output to write a file)
+    python -m bench --quick              # a smoke run: small sizes, few rounds (not for the record)
+
+Measurements: ``inprocess`` (1), ``wire`` (2), ``streaming`` (3), ``fanout`` (4), ``suite`` (5).
+Each is a module of this package; see its docstring for the method. Every figure is a ratio
+measured side by side in the same run (interleaved rounds; median and interquartile range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import fanout, inprocess, streaming, suite, wire
+from .report import environment, load_average
+from .serving import REPO_ROOT
+
+PARTS = ("inprocess", "wire", "streaming", "fanout", "suite")
+ANALYSIS = Path(__file__).with_name("analysis.md")
+
+
+def _progress(line: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("parts", nargs="*", choices=[*PARTS, []], default=[], metavar="PART")
+    parser.add_argument("--quick", action="store_true", help="small sizes and few rounds")
+    parser.add_argument("--output", type=Path, help="write the markdown document here")
+    parser.add_argument("--rounds", type=int, help="in-process rounds (default 15)")
+    parser.add_argument("--size-mib", type=int, help="streaming body size (default 1024)")
+    return parser.parse_args(argv)
+
+
+def _settings(quick: bool) -> dict[str, dict[str, Any]]:
+    if quick:
+        return {
+            "inprocess": {"rounds": 3, "batch_seconds": 0.005},
+            "wire": {"rounds": 1, "seconds": 1, "variants": ("uvicorn-httptools", "hypercorn-h2c")},
+            "streaming": {"size": 16 << 20, "rounds": 1, "variants": ("uvicorn-httptools",)},
+            "fanout": {"clients": 100, "events": 10, "rounds": 1, "variants": ("uvicorn-h11",)},
+        }
+    return {
+        "inprocess": {"rounds": 15, "batch_seconds": 0.03},
+        "wire": {"rounds": 4, "seconds": 2},
+        "streaming": {"size": streaming.GIB, "rounds": 2},
+        "fanout": {"clients": 1000, "events": 50, "rounds": 2},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurements asked for; write or print the document."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    parts = args.parts or list(PARTS)
+    output = args.output or (REPO_ROOT / "BENCHMARKS.md" if not args.parts else None)
+    settings = _settings(args.quick)
+    if args.rounds:
+        settings["inprocess"]["rounds"] = args.rounds
+    if args.size_mib:
+        settings["streaming"]["size"] = args.size_mib << 20
+    started = time.perf_counter()
+    load_before = load_average()
+    sections: dict[str, str] = {}
+    targets: list[tuple[str, str, bool]] = []
+    runners: dict[str, Callable[[], None]] = {}
+
+    def run_inprocess() -> None:
+        result = inprocess.measure(progress=_progress, **settings["inprocess"])
+        sections["inprocess"] = inprocess.render(result)
+        targets.extend(inprocess.targets(result))
+
+    def run_wire() -> None:
+        result = wire.measure(progress=_progress, **settings["wire"])
+        sections["wire"] = (
+            f"Load: `{result.settings['wrk']}` (HTTP/1.1) and `{result.settings['h2load']}` "
+            f"(h2c), {result.settings['rounds']} rounds per app and workload, alternating which "
+            "app goes first, after a 1 s warm-up each.\n\n" + wire.render(result)
+        )
+        for (variant, key), samples in result.rps.items():
+            ratio = samples.ratio(wire.APPS[1], wire.APPS[0])
+            targets.append(
+                (
+                    f"over the wire, {variant} ({key}): reference ≥ {wire.TARGET}x raw req/s",
+                    ratio.format(3, "x"),
+                    ratio.median >= wire.TARGET,
+                )
+            )
+
+    def run_streaming() -> None:
+        result = streaming.measure(progress=_progress, **settings["streaming"])
+        sections["streaming"] = streaming.render(result)
+        for (variant, direction), samples in result.throughput.items():
+            ratio = samples.ratio(streaming.APPS[1], streaming.APPS[0])
+            grow = max(result.growth[variant, direction, streaming.APPS[1]])
+            targets.append(
+                (
+                    f"streaming, {variant} {direction}: ≥ 0.9x raw throughput",
+                    ratio.format(3, "x"),
+                    ratio.median >= streaming.THROUGHPUT_TARGET,
+                )
+            )
+            targets.append(
+                (
+                    f"streaming, {variant} {direction}: reference peak RSS growth < 32 MiB",
+                    f"{grow / streaming.MIB:.1f} MiB",
+                    grow < streaming.RSS_TARGET,
+                )
+            )
+
+    def run_fanout() -> None:
+        result = fanout.measure(progress=_progress, **settings["fanout"])
+        sections["fanout"] = fanout.render(result)
+
+    def run_suite() -> None:
+        result = suite.measure(progress=_progress)
+        sections["suite"] = suite.render(result)
+        targets.append(
+            (
+                "the full conformance matrix in under 60 s",
+                f"{result.wall:.1f} s",
+                result.wall < suite.TARGET_SECONDS,
+            )
+        )
+
+    runners = {
+        "inprocess": run_inprocess,
+        "wire": run_wire,
+        "streaming": run_streaming,
+        "fanout": run_fanout,
+        "suite": run_suite,
+    }
+    for part in PARTS:
+        if part in parts:
+            _progress(f"--- {part}")
+            runners[part]()
+    document = _document(parts, sections, targets, args, time.perf_counter() - started, load_before)
+    if output is not None:
+        output.write_text(document, encoding="utf-8")
+        _progress(f"wrote {output}")
+    else:
+        print(document)
+    return 0
+
+
+_TITLES = {
+    "inprocess": "1. Framework overhead, in process",
+    "wire": "2. Over the wire, per server",
+    "streaming": "3. Streaming and memory (1 GiB each way)",
+    "fanout": "4. SSE fan-out",
+    "suite": "5. The conformance matrix itself",
+}
+
+_METHODS = {
+    "inprocess": (
+        "No server, no socket: each app is called through the same minimal driver "
+        "(`bench/driver.py`) on one asyncio event loop; each framework is first checked to "
+        "answer every workload correctly. In each round every framework runs one batch "
+        "(about 30 ms) in a shuffled order; the ratio to the raw floor is taken within the "
+        "round. Workloads: (a) `GET /plaintext`; (b) `POST /echo`, a 1 KiB JSON body parsed "
+        "and serialized back; (c) `GET /api/users/42/posts/hello-world/rev/1.5`, three typed "
+        "parameters (int, str, float), the route 26th of 50 of the same shape; (d) 64 KiB "
+        "streamed in 4 KiB chunks; (e) one SSE event. The apps are in `bench/apps/`, written "
+        "as each framework's documentation shows."
+    ),
+    "wire": (
+        "The raw and the reference app run under the same server variant at the same time "
+        "(two processes, one worker each) and are loaded in turn, on loopback."
+    ),
+    "streaming": (
+        "`curl` downloads `GET /download?size=1073741824` (64 KiB blocks with a Content-Length; "
+        "reference: `resp.set_stream`) and uploads 1 GiB to `POST /upload` (the app counts the "
+        "bytes of `async for chunk in req.stream`; the count is checked). The RSS of the "
+        "server's whole process group is sampled every 5 ms; the growth is the peak over the "
+        "RSS after a warm-up. Throughput is size / curl's total time."
+    ),
+    "fanout": (
+        "One asyncio client process opens the SSE connections (HTTP/1.1 variants), waits for "
+        "each one's `: ready` comment, then one `POST /fanout/publish?n=K` puts K events into "
+        "every subscriber's bounded queue (depth 16, so a slow client slows the publisher); the "
+        "clock runs until every client has its complete response, and each client's count of "
+        "events is checked. Memory per client is the server's RSS growth while the clients "
+        "are connected and idle, divided by their number."
+    ),
+    "suite": (
+        "`python -m pytest --pyargs conformance.suites -q` on every installed variant, with "
+        "`-p bench.suite_timing` to time each test, each server start and each absence wait "
+        "(`Observer.happened` running out its timeout: where the absence of an event is the "
+        "pass condition)."
+    ),
+}
+
+
+def _document(
+    parts: list[str],
+    sections: dict[str, str],
+    targets: list[tuple[str, str, bool]],
+    args: argparse.Namespace,
+    seconds: float,
+    load_before: str,
+) -> str:
+    command = "python -m bench" + (" " + " ".join(args.parts) if args.parts else "")
+    command += " --quick" if args.quick else ""
+    out = [
+        "# Benchmarks\n\n",
+        "Every figure here is a ratio measured side by side in one run: the contenders are "
+        "interleaved round by round and the ratio is taken within each round, so that the "
+        "noise of a shared machine cancels out. Medians are given with their interquartile "
+        "range `(q1-q3)`.\n\n",
+        f"Command: `{command}` (from the repository root, in the project's venv with the "
+        "`bench` extra: `pip install -e '.[bench]'`; `apt-get install wrk nghttp2-client curl` "
+        "for the load tools). Generated "
+        f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')} in "
+        f"{seconds / 60:.1f} min; load average before {load_before}, after {load_average()}.\n\n",
+        "## Machine and versions\n\n| | |\n|---|---|\n",
+        *(f"| {what} | {value} |\n" for what, value in environment()),
+    ]
+    if targets:
+        met = sum(ok for _, _, ok in targets)
+        out += [
+            f"\n## Targets (issue 5): {met} of {len(targets)} met\n\n",
+            "| target | measured | met |\n|---|---:|:---:|\n",
+            *(f"| {t} | {m} | {'yes' if ok else '**no**'} |\n" for t, m, ok in targets),
+        ]
+    for part in PARTS:
+        if part in sections:
+            out += [f"\n## {_TITLES[part]}\n\n", _METHODS[part], "\n\n", sections[part]]
+    if ANALYSIS.exists() and not args.parts:
+        out += ["\n", ANALYSIS.read_text(encoding="utf-8")]
+    return "".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

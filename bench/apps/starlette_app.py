@@ -1,0 +1,71 @@
+"""The workloads written with Starlette, as its documentation shows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from . import (
+    DECOY_ROUTES,
+    PLAINTEXT,
+    ROUTE_COUNT,
+    SSE_DATA,
+    STREAM_CHUNK,
+    STREAM_CHUNKS,
+    TYPED_TEMPLATE,
+    decoy_template,
+)
+
+__all__ = ["app", "build_app"]
+
+_TEXT = PLAINTEXT.decode()
+
+
+async def plaintext(request: Request) -> Response:
+    return PlainTextResponse(_TEXT)
+
+
+async def echo(request: Request) -> Response:
+    return JSONResponse(await request.json())
+
+
+async def typed(request: Request) -> Response:
+    params = request.path_params
+    number = params.get("user_id", params.get("thing_id"))
+    name = params.get("slug", params.get("part"))
+    return PlainTextResponse(f"{number}|{name}|{params['rev']}")
+
+
+async def stream(request: Request) -> Response:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(STREAM_CHUNKS):
+            yield STREAM_CHUNK
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+async def sse(request: Request) -> Response:
+    async def events() -> AsyncIterator[bytes]:
+        yield b"data: " + SSE_DATA + b"\n\n"
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+    )
+
+
+def build_app() -> Starlette:
+    """Build the Starlette app."""
+    routes = [Route("/plaintext", plaintext), Route("/echo", echo, methods=["POST"])]
+    for index in range(ROUTE_COUNT - 1):
+        if index == DECOY_ROUTES:
+            routes.append(Route(TYPED_TEMPLATE, typed))
+        routes.append(Route(decoy_template(index), typed))
+    routes += [Route("/stream", stream), Route("/sse", sse)]
+    return Starlette(routes=routes)
+
+
+app = build_app()
