@@ -86,8 +86,13 @@ class JSONHandler(BaseHandler):
         return out.decode() if isinstance(out, bytes) else out
 
 
+#: ``json.dumps(media, ensure_ascii=False, separators=(",", ":"))`` builds this encoder on every
+#: call; one is enough (its ``encode`` keeps no state between calls).
+_COMPACT_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _compact_dumps(media: Any) -> str:
-    return json.dumps(media, ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT_ENCODER.encode(media)
 
 
 class URLEncodedFormHandler(BaseHandler):
