@@ -157,6 +157,8 @@ class BoundedStream:
         while await self._fill():
             parts.append(self._buffer)
             self._buffer = b""
+            if self._eof:
+                break  # _fill() would return False at once (the common one-message body)
         data = b"".join(parts)
         self._handed += len(data)
         return data
@@ -248,9 +250,13 @@ class BoundedStream:
 
     async def _next_message(self) -> Message:
         if self._pending is None and not self._disconnected:
-            async with self._lock:
+            lock = self._lock
+            await lock.acquire()  # (async with costs two more coroutine frames per message)
+            try:
                 if self._pending is None and not self._disconnected:
                     return await self._receive()
+            finally:
+                lock.release()
         if self._pending is None:
             return _DISCONNECT
         message, self._pending = self._pending, None
