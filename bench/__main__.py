@@ -29,18 +29,26 @@ PARTS = ("inprocess", "wire", "streaming", "fanout", "suite")
 ANALYSIS = Path(__file__).with_name("analysis.md")
 
 
+def _yes(met: bool) -> str:
+    return "yes" if met else "no"
+
+
 def _progress(line: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("parts", nargs="*", choices=[*PARTS, []], default=[], metavar="PART")
+    parser.add_argument("parts", nargs="*", default=[], metavar="PART", help=", ".join(PARTS))
     parser.add_argument("--quick", action="store_true", help="small sizes and few rounds")
     parser.add_argument("--output", type=Path, help="write the markdown document here")
     parser.add_argument("--rounds", type=int, help="in-process rounds (default 15)")
     parser.add_argument("--size-mib", type=int, help="streaming body size (default 1024)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = [part for part in args.parts if part not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    return args
 
 
 def _settings(quick: bool) -> dict[str, dict[str, Any]]:
@@ -72,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load_before = load_average()
     sections: dict[str, str] = {}
-    targets: list[tuple[str, str, bool]] = []
+    targets: list[tuple[str, str, str]] = []
     runners: dict[str, Callable[[], None]] = {}
 
     def run_inprocess() -> None:
@@ -88,12 +96,15 @@ def main(argv: list[str] | None = None) -> int:
             "app goes first, after a 1 s warm-up each.\n\n" + wire.render(result)
         )
         for (variant, key), samples in result.rps.items():
+            if key != "a":
+                continue  # the echo is reported in the table, not held to the target
             ratio = samples.ratio(wire.APPS[1], wire.APPS[0])
             targets.append(
                 (
-                    f"over the wire, {variant} ({key}): reference ≥ {wire.TARGET}x raw req/s",
+                    f"over the wire, {variant}, GET plain text: reference ≥ {wire.TARGET}x raw "
+                    "req/s",
                     ratio.format(3, "x"),
-                    ratio.median >= wire.TARGET,
+                    _yes(ratio.median >= wire.TARGET),
                 )
             )
 
@@ -107,14 +118,14 @@ def main(argv: list[str] | None = None) -> int:
                 (
                     f"streaming, {variant} {direction}: ≥ 0.9x raw throughput",
                     ratio.format(3, "x"),
-                    ratio.median >= streaming.THROUGHPUT_TARGET,
+                    _yes(ratio.median >= streaming.THROUGHPUT_TARGET),
                 )
             )
             targets.append(
                 (
                     f"streaming, {variant} {direction}: reference peak RSS growth < 32 MiB",
                     f"{grow / streaming.MIB:.1f} MiB",
-                    grow < streaming.RSS_TARGET,
+                    _yes(grow < streaming.RSS_TARGET),
                 )
             )
 
@@ -129,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "the full conformance matrix in under 60 s",
                 f"{result.wall:.1f} s",
-                result.wall < suite.TARGET_SECONDS,
+                _yes(result.wall < suite.TARGET_SECONDS),
             )
         )
 
@@ -204,7 +215,7 @@ _METHODS = {
 def _document(
     parts: list[str],
     sections: dict[str, str],
-    targets: list[tuple[str, str, bool]],
+    targets: list[tuple[str, str, str]],
     args: argparse.Namespace,
     seconds: float,
     load_before: str,
@@ -226,11 +237,11 @@ def _document(
         *(f"| {what} | {value} |\n" for what, value in environment()),
     ]
     if targets:
-        met = sum(ok for _, _, ok in targets)
+        met = sum(v == "yes" for _, _, v in targets)
         out += [
             f"\n## Targets (issue 5): {met} of {len(targets)} met\n\n",
             "| target | measured | met |\n|---|---:|:---:|\n",
-            *(f"| {t} | {m} | {'yes' if ok else '**no**'} |\n" for t, m, ok in targets),
+            *(f"| {t} | {m} | {inprocess.verdict(v)} |\n" for t, m, v in targets),
         ]
     for part in PARTS:
         if part in sections:

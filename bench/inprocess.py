@@ -30,6 +30,7 @@ __all__ = [
     "BASELINE",
     "REFERENCE",
     "InProcessResult",
+    "Samples",
     "load_app",
     "measure",
     "render",
@@ -191,9 +192,14 @@ def render(result: InProcessResult) -> str:
     return "".join(lines)
 
 
-def targets(result: InProcessResult) -> list[tuple[str, str, bool]]:
-    """The issue's in-process targets: ``(target, measured, met)`` rows."""
-    rows: list[tuple[str, str, bool]] = []
+def targets(result: InProcessResult) -> list[tuple[str, str, str]]:
+    """The issue's in-process targets: ``(target, measured, verdict)`` rows.
+
+    A comparison with a rival is ``yes`` only when the reference app is faster in three rounds
+    out of four (the upper quartile of the per-round ratio is below 1), ``tie`` when the
+    interquartile range holds 1, else ``no``.
+    """
+    rows: list[tuple[str, str, str]] = []
     if REFERENCE not in result.frameworks:
         return rows
     for workload in result.workloads:
@@ -206,7 +212,7 @@ def targets(result: InProcessResult) -> list[tuple[str, str, bool]]:
                 (
                     f"({workload.key}) reference_app ≤ {FLOOR_TARGET:g}x the raw floor",
                     ratio.format(2, "x"),
-                    ratio.median <= FLOOR_TARGET,
+                    "yes" if ratio.median <= FLOOR_TARGET else "no",
                 )
             )
         for rival in result.frameworks:
@@ -217,10 +223,15 @@ def targets(result: InProcessResult) -> list[tuple[str, str, bool]]:
                 (
                     f"({workload.key}) reference_app faster than {rival}",
                     f"{ratio.format(2, 'x')} of {rival}'s time",
-                    ratio.median < 1.0,
+                    "yes" if ratio.q3 < 1.0 else "tie" if ratio.q1 <= 1.0 else "no",
                 )
             )
     return rows
+
+
+def verdict(value: str) -> str:
+    """A verdict as shown in a table: a miss in bold."""
+    return {"no": "**no**", "tie": "tie (within noise)"}.get(value, value)
 
 
 def render_targets(result: InProcessResult) -> str:
@@ -229,5 +240,5 @@ def render_targets(result: InProcessResult) -> str:
     if not rows:
         return ""
     out = ["### In-process targets\n\n| target | measured | met |\n|---|---:|:---:|\n"]
-    out += [f"| {t} | {m} | {'yes' if ok else '**no**'} |\n" for t, m, ok in rows]
+    out += [f"| {t} | {m} | {verdict(v)} |\n" for t, m, v in rows]
     return "".join(out)

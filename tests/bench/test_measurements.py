@@ -112,3 +112,25 @@ def test_a_small_fanout_delivers_every_event(app: str) -> None:
         run = asyncio.run(fanout.run_fanout(server, clients=12, events=4, timeout=30))
     assert run.clients * run.events == 48
     assert run.rate > 0
+
+
+def test_a_comparison_is_a_win_only_when_three_rounds_in_four_say_so() -> None:
+    result = inprocess.InProcessResult(
+        ["raw", "reference_app", "falcon", "starlette"], [by_key("a")]
+    )
+    samples = result.samples["a"] = inprocess.Samples()
+    rounds = [
+        (1.0, 2.0, 3.0, 1.9),
+        (1.0, 2.0, 3.0, 2.1),
+        (1.0, 2.0, 3.0, 2.2),
+        (1.0, 2.0, 3.0, 1.8),
+    ]
+    for raw, ref, falcon, starlette in rounds:
+        samples.add_round(
+            {"raw": raw, "reference_app": ref, "falcon": falcon, "starlette": starlette}
+        )
+    verdicts = {target: verdict for target, _, verdict in inprocess.targets(result)}
+    assert verdicts["(a) reference_app ≤ 3x the raw floor"] == "yes"
+    assert verdicts["(a) reference_app faster than falcon"] == "yes"
+    assert verdicts["(a) reference_app faster than starlette"] == "tie"
+    assert "tie (within noise)" in inprocess.render_targets(result)
