@@ -58,6 +58,8 @@ class SuiteResult:
     summary: str = ""
     variants: dict[str, VariantShare] = field(default_factory=dict)
     cases: list[tuple[str, float, float, int]] = field(default_factory=list)
+    #: By case: the slowest variant and its seconds.
+    worst: dict[str, tuple[str, float]] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     outside: float = 0.0  # collection, plugin work, interpreter start: wall minus the tests
 
@@ -77,7 +79,10 @@ def analyse(document: dict[str, Any], wall: float) -> SuiteResult:
         share.absence_waits += record.get("absence_waits", 0.0)
         outcome = record.get("outcome", "passed")
         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
-        case = by_case[record.get("name", "?")]
+        name = record.get("name", "?")
+        if seconds > result.worst.get(name, ("", -1.0))[1]:
+            result.worst[name] = (variant, seconds)
+        case = by_case[name]
         case[0] += seconds
         case[1] += record.get("absence_waits", 0.0)
         case[2] += 1
@@ -131,8 +136,12 @@ def render(result: SuiteResult, top: int = 12) -> str:
         )
     out += [
         f"\nThe {top} slowest cases, summed over the variants:\n\n",
-        "| case | variants | seconds | of which absence waits |\n|---|---:|---:|---:|\n",
+        "| case | variants | seconds | of which absence waits | slowest variant |\n",
+        "|---|---:|---:|---:|---|\n",
     ]
     for name, seconds, waits, count in result.cases[:top]:
-        out.append(f"| `{name}` | {count} | {seconds:.1f} | {waits:.1f} |\n")
+        variant, worst = result.worst.get(name, ("?", 0.0))
+        out.append(
+            f"| `{name}` | {count} | {seconds:.1f} | {waits:.1f} | {variant} {worst:.1f} s |\n"
+        )
     return "".join(out)

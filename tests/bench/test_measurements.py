@@ -67,7 +67,7 @@ def test_suite_analysis_splits_each_variant_into_floor_and_work() -> None:
                 "teardown": 0.5,
                 "outcome": "failed",
             },
-            "a[v2]": {"variant": "v2", "name": "test_a", "call": 3.0, "outcome": "passed"},
+            "a[v2]": {"variant": "v2", "name": "test_a", "call": 3.5, "outcome": "passed"},
         },
         "startup": {"v1": 0.9},
     }
@@ -75,8 +75,9 @@ def test_suite_analysis_splits_each_variant_into_floor_and_work() -> None:
     assert result.variants["v1"].tests == 2
     assert result.variants["v1"].seconds == 4.0
     assert result.variants["v1"].floor == pytest.approx(2.4)
-    assert result.cases[0] == ("test_a", 6.0, 1.5, 2)
-    assert result.outside == pytest.approx(3.0)
+    assert result.cases[0] == ("test_a", 6.5, 1.5, 2)
+    assert result.worst["test_a"] == ("v2", 3.5)
+    assert result.outside == pytest.approx(2.5)
     assert result.outcomes == {"passed": 2, "failed": 1}
     assert "test_a" in suite.render(result)
 
