@@ -5,6 +5,7 @@ Usage::
     python -m bench                      # all five measurements, writes BENCHMARKS.md
     python -m bench inprocess wire       # some of them, printed (add --output to write a file)
     python -m bench --quick              # a smoke run: small sizes, few rounds (not for the record)
+    python -m bench --render             # BENCHMARKS.md again from the last full run's record
 
 Measurements: ``inprocess`` (1), ``wire`` (2), ``streaming`` (3), ``fanout`` (4), ``suite`` (5).
 Each is a module of this package; see its docstring for the method. Every figure is a ratio
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +29,8 @@ from .serving import REPO_ROOT
 
 PARTS = ("inprocess", "wire", "streaming", "fanout", "suite")
 ANALYSIS = Path(__file__).with_name("analysis.md")
+#: The record of the last full run (what --render rebuilds BENCHMARKS.md from).
+RECORD = Path(__file__).with_name("last-run.json")
 
 
 def _yes(met: bool) -> str:
@@ -44,6 +48,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="write the markdown document here")
     parser.add_argument("--rounds", type=int, help="in-process rounds (default 15)")
     parser.add_argument("--size-mib", type=int, help="streaming body size (default 1024)")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="no measurement: rebuild BENCHMARKS.md from the record",
+    )
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
@@ -67,21 +76,12 @@ def _settings(quick: bool) -> dict[str, dict[str, Any]]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the measurements asked for; write or print the document."""
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    parts = args.parts or list(PARTS)
-    output = args.output or (REPO_ROOT / "BENCHMARKS.md" if not args.parts else None)
-    settings = _settings(args.quick)
-    if args.rounds:
-        settings["inprocess"]["rounds"] = args.rounds
-    if args.size_mib:
-        settings["streaming"]["size"] = args.size_mib << 20
-    started = time.perf_counter()
-    load_before = load_average()
-    sections: dict[str, str] = {}
-    targets: list[tuple[str, str, str]] = []
-    runners: dict[str, Callable[[], None]] = {}
+def _runners(
+    settings: dict[str, dict[str, Any]],
+    sections: dict[str, str],
+    targets: list[tuple[str, str, str]],
+) -> dict[str, Callable[[], None]]:
+    """One function per measurement, each filling ``sections`` and ``targets``."""
 
     def run_inprocess() -> None:
         result = inprocess.measure(progress=_progress, **settings["inprocess"])
@@ -144,18 +144,52 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
-    runners = {
+    return {
         "inprocess": run_inprocess,
         "wire": run_wire,
         "streaming": run_streaming,
         "fanout": run_fanout,
         "suite": run_suite,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurements asked for; write or print the document."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        record = json.loads(RECORD.read_text(encoding="utf-8"))
+        (args.output or REPO_ROOT / "BENCHMARKS.md").write_text(_document(record), encoding="utf-8")
+        return 0
+    parts = args.parts or list(PARTS)
+    output = args.output or (REPO_ROOT / "BENCHMARKS.md" if not args.parts else None)
+    settings = _settings(args.quick)
+    if args.rounds:
+        settings["inprocess"]["rounds"] = args.rounds
+    if args.size_mib:
+        settings["streaming"]["size"] = args.size_mib << 20
+    started = time.perf_counter()
+    load_before = load_average()
+    sections: dict[str, str] = {}
+    targets: list[tuple[str, str, str]] = []
+    runners = _runners(settings, sections, targets)
     for part in PARTS:
         if part in parts:
             _progress(f"--- {part}")
             runners[part]()
-    document = _document(parts, sections, targets, args, time.perf_counter() - started, load_before)
+    command = "python -m bench" + (" " + " ".join(args.parts) if args.parts else "")
+    record = {
+        "command": command + (" --quick" if args.quick else ""),
+        "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": time.perf_counter() - started,
+        "load": [load_before, load_average()],
+        "environment": environment(),
+        "sections": sections,
+        "targets": targets,
+        "full": not args.parts,
+    }
+    document = _document(record)
+    if not args.parts and not args.quick:
+        RECORD.write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
     if output is not None:
         output.write_text(document, encoding="utf-8")
         _progress(f"wrote {output}")
@@ -212,30 +246,23 @@ _METHODS = {
 }
 
 
-def _document(
-    parts: list[str],
-    sections: dict[str, str],
-    targets: list[tuple[str, str, str]],
-    args: argparse.Namespace,
-    seconds: float,
-    load_before: str,
-) -> str:
-    command = "python -m bench" + (" " + " ".join(args.parts) if args.parts else "")
-    command += " --quick" if args.quick else ""
+def _document(record: dict[str, Any]) -> str:
     out = [
         "# Benchmarks\n\n",
         "Every figure here is a ratio measured side by side in one run: the contenders are "
         "interleaved round by round and the ratio is taken within each round, so that the "
         "noise of a shared machine cancels out. Medians are given with their interquartile "
         "range `(q1-q3)`.\n\n",
-        f"Command: `{command}` (from the repository root, in the project's venv with the "
-        "`bench` extra: `pip install -e '.[bench]'`; `apt-get install wrk nghttp2-client curl` "
-        "for the load tools). Generated "
-        f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')} in "
-        f"{seconds / 60:.1f} min; load average before {load_before}, after {load_average()}.\n\n",
+        f"Command: `{record['command']}` (from the repository root, in the project's venv with "
+        "the `bench` extra: `pip install -e '.[bench]'`; `apt-get install wrk nghttp2-client "
+        f"curl` for the load tools). Generated {record['generated']} in "
+        f"{record['seconds'] / 60:.1f} min; load average (1/5/15 min) before "
+        f"{record['load'][0]}, after {record['load'][1]}. The record of the run is "
+        "`bench/last-run.json`.\n\n",
         "## Machine and versions\n\n| | |\n|---|---|\n",
-        *(f"| {what} | {value} |\n" for what, value in environment()),
+        *(f"| {what} | {value} |\n" for what, value in record["environment"]),
     ]
+    targets = record["targets"]
     if targets:
         met = sum(v == "yes" for _, _, v in targets)
         out += [
@@ -243,10 +270,11 @@ def _document(
             "| target | measured | met |\n|---|---:|:---:|\n",
             *(f"| {t} | {m} | {inprocess.verdict(v)} |\n" for t, m, v in targets),
         ]
+    sections = record["sections"]
     for part in PARTS:
         if part in sections:
             out += [f"\n## {_TITLES[part]}\n\n", _METHODS[part], "\n\n", sections[part]]
-    if ANALYSIS.exists() and not args.parts:
+    if ANALYSIS.exists() and record["full"]:
         out += ["\n", ANALYSIS.read_text(encoding="utf-8")]
     return "".join(out)
 
