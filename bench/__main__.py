@@ -70,7 +70,7 @@ def _settings(quick: bool) -> dict[str, dict[str, Any]]:
         }
     return {
         "inprocess": {"rounds": 15, "batch_seconds": 0.03},
-        "wire": {"rounds": 4, "seconds": 2},
+        "wire": {"rounds": 6, "seconds": 2},
         "streaming": {"size": streaming.GIB, "rounds": 2},
         "fanout": {"clients": 1000, "events": 50, "rounds": 2},
     }

@@ -20,11 +20,12 @@ from servers import RunningServer, ServerSpec, launch
 
 from .apps import APPS
 
-__all__ = ["REPO_ROOT", "MemoryWatch", "group_pids", "group_rss", "serve"]
+__all__ = ["REPO_ROOT", "MemoryWatch", "group_cpu", "group_pids", "group_rss", "serve"]
 
 #: The repository root: the servers' working directory.
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 _PAGE: Final = os.sysconf("SC_PAGE_SIZE")
+_TICK: Final = os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -66,6 +67,19 @@ def _rss(pid: int) -> int:
             return int(statm.read().split()[1]) * _PAGE
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def group_cpu(pids: list[int]) -> float:
+    """The CPU seconds (user + system) ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / _TICK
 
 
 def group_rss(pids: list[int]) -> int:

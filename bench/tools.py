@@ -108,8 +108,12 @@ def parse_wrk(output: str) -> LoadResult:
     )
 
 
-def parse_h2load(output: str, latencies_us: list[float]) -> LoadResult:
+def parse_h2load(output: str, latencies_us: list[float], in_flight: int = 0) -> LoadResult:
     """Parse h2load's summary, with the per-request latencies of its ``--log-file``.
+
+    With ``-D`` h2load stops every client at the deadline and counts the streams then in flight
+    as failed or errored: up to ``in_flight`` (connections x streams) of those are not errors.
+    A non-2xx answer always is.
 
     Raises:
         ValueError: the output lacks the summary lines, or no request succeeded.
@@ -124,7 +128,8 @@ def parse_h2load(output: str, latencies_us: list[float]) -> LoadResult:
     if not (finished and counts and codes) or not latencies_us:
         raise ValueError(f"unexpected h2load output:\n{output}")
     ordered = sorted(latencies_us)
-    errors = int(counts[5]) + int(counts[6]) + int(counts[7]) + int(codes[3]) + int(codes[4])
+    cut = int(counts[5]) + int(counts[6]) + int(counts[7])
+    errors = max(0, cut - in_flight) + int(codes[2]) + int(codes[3]) + int(codes[4])
     return LoadResult(
         requests=int(counts[4]),
         seconds=_ms(finished[1] + finished[2]) / 1000,
@@ -195,7 +200,8 @@ def run_h2load(
     )
     if done.returncode != 0:
         raise RuntimeError(f"h2load failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_h2load(done.stdout, parse_h2load_log(log_file.read_text()))
+    latencies = parse_h2load_log(log_file.read_text())
+    return parse_h2load(done.stdout, latencies, in_flight=connections * streams)
 
 
 @dataclass(frozen=True, slots=True)

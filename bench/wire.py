@@ -24,7 +24,7 @@ import httpx
 from servers import HTTPProtocol, RunningServer, ServerSpec, get
 
 from .apps import PLAINTEXT
-from .serving import serve
+from .serving import group_cpu, group_pids, serve
 from .stats import Samples, summarize
 from .tools import LoadResult, ToolMissing, find, run_h2load, run_wrk
 from .workloads import JSON_PAYLOAD, JSON_PAYLOAD_BYTES
@@ -56,6 +56,8 @@ class WireResult:
 
     settings: dict[str, object] = field(default_factory=dict)
     rps: dict[tuple[str, str], Samples] = field(default_factory=dict)
+    #: The server's CPU µs per request, per round.
+    cpu: dict[tuple[str, str], Samples] = field(default_factory=dict)
     runs: dict[tuple[str, str], dict[str, list[LoadResult]]] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -169,28 +171,34 @@ def measure(
 
             with serve(spec, APPS[0]) as raw, serve(spec, APPS[1]) as ref:
                 running = {APPS[0]: raw, APPS[1]: ref}
+                pids = {app: group_pids(server.pid) for app, server in running.items()}
                 for server in running.values():
                     check_over_the_wire(server)
                 for key, title, path in WORKLOADS:
                     for server in running.values():
                         load(server, path, 1)  # warm-up
                     samples = result.rps[name, key] = Samples()
+                    cpu = result.cpu[name, key] = Samples()
                     runs = result.runs[name, key] = {app: [] for app in APPS}
                     for index in range(rounds):
                         order = APPS if index % 2 == 0 else APPS[::-1]
-                        measured = {}
+                        measured, used = {}, {}
                         for app in order:
+                            before = group_cpu(pids[app])
                             run = load(running[app], path, seconds)
                             if not run.clean:
                                 raise RuntimeError(f"{name} {app} {path}: {run}")
+                            used[app] = (group_cpu(pids[app]) - before) / run.requests * 1e6
                             runs[app].append(run)
                             measured[app] = run.rps
                         samples.add_round(measured)
+                        cpu.add_round(used)
                     ratio = samples.ratio(APPS[1], APPS[0])
                     progress(
                         f"wire {name} ({key}) {title}: raw {samples.summary(APPS[0]).median:.0f} "
                         f"req/s, reference {samples.summary(APPS[1]).median:.0f} req/s, "
-                        f"ratio {ratio.format(3, 'x')}"
+                        f"ratio {ratio.format(3, 'x')}; server CPU per request "
+                        f"{cpu.summary(APPS[0]).median:.0f} / {cpu.summary(APPS[1]).median:.0f} µs"
                     )
     return result
 
@@ -198,9 +206,10 @@ def measure(
 def render(result: WireResult) -> str:
     """The markdown table of measurement 2."""
     out = [
-        "| server | tool | workload | raw req/s | reference req/s | reference/raw | "
-        "raw p50 / p99 ms | reference p50 / p99 ms | ≥ 0.95x |\n",
-        "|---|---|---|---:|---:|---:|---:|---:|:---:|\n",
+        "| server | tool | workload | raw req/s | reference req/s | reference/raw | ≥ 0.95x "
+        "| raw p50 / p99 ms | reference p50 / p99 ms | server CPU µs/req raw / reference "
+        "| CPU reference/raw |\n",
+        "|---|---|---|---:|---:|---:|:---:|---:|---:|---:|---:|\n",
     ]
     for (variant, key), samples in result.rps.items():
         title = dict((k, t) for k, t, _ in WORKLOADS)[key]
@@ -212,14 +221,17 @@ def render(result: WireResult) -> str:
             p99 = summarize([r.p99_ms for r in runs[app]]).median
             return f"{p50:.2f} / {p99:.2f}"
 
+        cpu = result.cpu[variant, key]
         out.append(
             f"| {variant} | {result.tools[variant]} | ({key}) {title} "
             f"| {samples.summary(APPS[0]).format(0)} | {samples.summary(APPS[1]).format(0)} "
-            f"| {ratio.format(3, 'x')} | {latency(APPS[0])} | {latency(APPS[1])} "
-            f"| {'yes' if ratio.median >= TARGET else '**no**'} |\n"
+            f"| {ratio.format(3, 'x')} | {'yes' if ratio.median >= TARGET else '**no**'} "
+            f"| {latency(APPS[0])} | {latency(APPS[1])} "
+            f"| {cpu.summary(APPS[0]).median:.0f} / {cpu.summary(APPS[1]).median:.0f} "
+            f"| {cpu.ratio(APPS[1], APPS[0]).format(3, 'x')} |\n"
         )
     for variant, reason in result.skipped.items():
-        out.append(f"| {variant} | - | - | skipped: {reason} | | | | | |\n")
+        out.append(f"| {variant} | - | - | skipped: {reason} | | | | | | | |\n")
     return "".join(out)
 
 

@@ -80,6 +80,9 @@ def test_h2load_output_and_log_are_parsed() -> None:
     assert result.p50_ms == 2.0
     assert result.p99_ms == 3.0
     assert result.errors == 1
+    # Streams cut at the -D deadline are not errors, up to what can be in flight.
+    assert parse_h2load(H2LOAD, latencies, in_flight=32).errors == 0
+    assert parse_h2load(H2LOAD.replace("0 4xx", "2 4xx"), latencies, in_flight=32).errors == 2
 
 
 def test_h2load_output_without_successes_is_an_error() -> None:
