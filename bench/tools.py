@@ -128,7 +128,7 @@ def parse_h2load(output: str, latencies_us: list[float], in_flight: int = 0) -> 
     if not (finished and counts and codes) or not latencies_us:
         raise ValueError(f"unexpected h2load output:\n{output}")
     ordered = sorted(latencies_us)
-    cut = int(counts[5]) + int(counts[6]) + int(counts[7])
+    cut = int(counts[5])  # "failed" includes the errored and the timed out
     errors = max(0, cut - in_flight) + int(codes[2]) + int(codes[3]) + int(codes[4])
     return LoadResult(
         requests=int(counts[4]),

@@ -65,7 +65,7 @@ def test_unexpected_wrk_output_is_an_error() -> None:
 
 
 H2LOAD = """finished in 2.00s, 2740.50 req/s, 250.00KB/s
-requests: 5481 total, 5513 started, 5481 done, 5480 succeeded, 1 failed, 0 errored, 0 timeout
+requests: 5481 total, 5513 started, 5481 done, 5480 succeeded, 1 failed, 1 errored, 0 timeout
 status codes: 5480 2xx, 0 3xx, 0 4xx, 0 5xx
 """
 
