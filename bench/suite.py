@@ -62,6 +62,8 @@ class SuiteResult:
     worst: dict[str, tuple[str, float]] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     outside: float = 0.0  # collection, plugin work, interpreter start: wall minus the tests
+    #: The same matrix over two xdist workers (``-p xdist -n 2``): wall seconds and summary.
+    parallel: tuple[float, str] | None = None
 
 
 def analyse(document: dict[str, Any], wall: float) -> SuiteResult:
@@ -96,8 +98,10 @@ def analyse(document: dict[str, Any], wall: float) -> SuiteResult:
     return result
 
 
-def measure(*, progress: Callable[[str], None] = lambda line: None) -> SuiteResult:
-    """Run the matrix once and time it."""
+def measure(
+    *, parallel: bool = True, progress: Callable[[str], None] = lambda line: None
+) -> SuiteResult:
+    """Run the matrix once and time it; then once more over two xdist workers if ``parallel``."""
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
         path = Path(tmp) / "timing.json"
         env = {**os.environ, "BENCH_SUITE_TIMING": str(path)}
@@ -114,7 +118,24 @@ def measure(*, progress: Callable[[str], None] = lambda line: None) -> SuiteResu
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     result.summary = lines[-1] if lines else done.stderr[-300:]
     progress(f"suite: {wall:.1f} s wall, exit {done.returncode}: {result.summary}")
+    if parallel:
+        result.parallel = _parallel(progress)
     return result
+
+
+def _parallel(progress: Callable[[str], None]) -> tuple[float, str]:
+    argv = [sys.executable, *COMMAND, "-p", "xdist", "-n", "2"]
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    started = time.perf_counter()
+    done = subprocess.run(
+        argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+    wall = time.perf_counter() - started
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    summary = lines[-1] if lines else done.stderr[-300:]
+    progress(f"suite, -p xdist -n 2: {wall:.1f} s wall: {summary}")
+    return wall, summary
 
 
 def render(result: SuiteResult, top: int = 12) -> str:
@@ -125,6 +146,15 @@ def render(result: SuiteResult, top: int = 12) -> str:
         f"{'met' if met else '**not met**'}); pytest said: `{result.summary}` "
         f"(exit {result.exit_code}). Outside the tests (interpreter, collection, report): "
         f"{result.outside:.1f} s.\n\n",
+        *(
+            [
+                f"The same matrix over two xdist workers (`{' '.join(['python', *COMMAND])} "
+                f"-p xdist -n 2`, no change to the suites): **{result.parallel[0]:.1f} s** "
+                f"(`{result.parallel[1]}`).\n\n"
+            ]
+            if result.parallel
+            else []
+        ),
         "| variant | tests | seconds | server start | absence waits | floor | above the floor |\n",
         "|---|---:|---:|---:|---:|---:|---:|\n",
     ]
