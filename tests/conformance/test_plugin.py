@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from conformance import evidence
-from conformance.client import _RecordingTransport
+from conformance.client.httpx_client import _RecordingTransport
 from conformance.plugin import CaseDeadline, is_timeout
 
 #: Cases that produce every verdict on uvicorn-h11 (with the manifest MANIFEST).
