@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 import pytest
 
 from servers import HarnessError, RunningServer, ServerSpec, available, launch, resolve
@@ -64,6 +63,14 @@ from . import evidence
 from .cases import FAMILIES, REGISTRY, Case
 from .client import Observer
 from .expectations import DEFAULT_DIRECTORY, Expectation, load_all
+from .judge import (
+    MAX_FAILURE,
+    NOT_APPLICABLE,
+    CaseDeadline,
+    failure_message,
+    is_timeout,
+    judge,
+)
 from .report.model import Verdict, build_document, manifest_lines
 
 __all__ = [
@@ -81,19 +88,13 @@ __all__ = [
 #: The most one case may take (seconds), unless ``--case-timeout`` says otherwise.
 CASE_TIMEOUT: Final = 60.0
 #: The prefix of the skip reason of a case a variant lacks the capability for.
-NOT_APPLICABLE: Final = "not applicable:"
 #: The app the servers run by default.
 DEFAULT_APP: Final = "conformance.contract:app"
 #: The suites package, whose modules need no ``--suite`` in a reproduce command.
 SUITES: Final = "conformance.suites"
 
 _MAX_LOG_LINES: Final = 200
-_MAX_FAILURE: Final = 6000
 _OBSERVATION_DEADLINE: Final = 3.0
-
-
-class CaseDeadline(TimeoutError):
-    """A case did not finish within its deadline (``--case-timeout``)."""
 
 
 @dataclass(slots=True)
@@ -428,7 +429,7 @@ class _Recorder:
                 {
                     "kind": "collection",
                     "where": report.nodeid,
-                    "message": str(report.longrepr)[:_MAX_FAILURE],
+                    "message": str(report.longrepr)[:MAX_FAILURE],
                 }
             )
 
@@ -492,13 +493,6 @@ async def _fetch_observations(server: RunningServer, sink: evidence.Evidence) ->
                 await observer.snapshot(token)
 
 
-def is_timeout(error: BaseException) -> bool:
-    """Whether ``error`` is a deadline the case did not turn into a verdict (a timeout)."""
-    if isinstance(error, BaseExceptionGroup):
-        return all(is_timeout(e) for e in error.exceptions)
-    return isinstance(error, TimeoutError | httpx.TimeoutException)
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -517,7 +511,7 @@ def pytest_runtest_makereport(
     elif call.when == "setup" and report.failed:
         verdict = Verdict.ERROR
     elif call.when == "call":
-        verdict = _judge(report, call, expectation, found, variant)
+        verdict = judge(report, call, expectation, found, variant)
         _attach_log(item, report)
     if verdict is None:
         return report
@@ -535,7 +529,7 @@ def pytest_runtest_makereport(
     # On the report for the live display, on the item for the JUnit XML (the teardown report).
     report.user_properties.append(("conformance", json.dumps(record)))
     item.user_properties.append(("conformance", json.dumps(record)))
-    record["message"] = _message(report, call, verdict)
+    record["message"] = failure_message(report, call, verdict)
     record["expectation"] = _expectation(state, expectation)
     record["reproduce"] = (
         None if verdict is Verdict.NOT_APPLICABLE else _reproduce(item.config, found, variant)
@@ -545,71 +539,6 @@ def pytest_runtest_makereport(
     # kept where reports are logged: pytest_runtest_logreport.
     report.user_properties.append((_RECORD, record))
     return report
-
-
-def _judge(
-    report: pytest.TestReport,
-    call: pytest.CallInfo[None],
-    expectation: Expectation | None,
-    found: Case,
-    variant: ServerSpec,
-) -> Verdict:
-    if report.skipped:
-        if NOT_APPLICABLE in str(report.longrepr):
-            return Verdict.NOT_APPLICABLE
-        # A case may only be skipped as not applicable: any other skip would hide a result.
-        report.outcome = "failed"
-        report.longrepr = (
-            f"a conformance case may not skip (only '{NOT_APPLICABLE} ...'): {report.longrepr}"
-        )
-        return Verdict.ERROR
-    if report.passed:
-        if expectation is None:
-            return Verdict.PASS
-        report.outcome = "failed"
-        report.longrepr = (
-            f"UNEXPECTED PASS: {found.id} passed on {variant.name}, but its manifest expects it "
-            f"to fail ({expectation.describe()}). The server was fixed or the manifest is stale: "
-            f"remove the entry from {variant.name}.toml."
-        )
-        return Verdict.UNEXPECTED_PASS
-    error = call.excinfo.value if call.excinfo is not None else None
-    failure = call.excinfo.exconly() if call.excinfo is not None else str(report.longrepr)
-    if isinstance(error, HarnessError):
-        return Verdict.ERROR
-    if expectation is not None and expectation.matches(failure):
-        report.outcome = "skipped"
-        report.wasxfail = f"[{variant.name}] {expectation.describe()}"
-        return Verdict.EXPECTED_FAILURE
-    timed_out = error is not None and is_timeout(error)
-    if expectation is not None:
-        report.longrepr = (
-            f"{report.longrepr}\n\nThe manifest of {variant.name} expects {found.id} to fail "
-            f"matching {expectation.match!r} ({expectation.reason}), but it "
-            f"{'timed out' if timed_out else 'failed differently'}:\n{failure}"
-        )
-    elif timed_out:
-        report.longrepr = f"{report.longrepr}\n\nTIMEOUT: {found.id} on {variant.name}: {failure}"
-    return Verdict.TIMEOUT if timed_out else Verdict.FAIL
-
-
-def _message(
-    report: pytest.TestReport, call: pytest.CallInfo[None], verdict: Verdict
-) -> str | None:
-    if verdict is Verdict.PASS:
-        return None
-    if verdict is Verdict.NOT_APPLICABLE:
-        longrepr = report.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        return reason.removeprefix("Skipped: ")
-    harness = call.excinfo is not None and call.excinfo.errisinstance(HarnessError)
-    if verdict is Verdict.UNEXPECTED_PASS or (
-        verdict is Verdict.ERROR and report.when == "call" and not harness
-    ):
-        return str(report.longrepr)[:_MAX_FAILURE]
-    if call.excinfo is not None:
-        return call.excinfo.exconly()[:_MAX_FAILURE]
-    return str(report.longrepr)[:_MAX_FAILURE]
 
 
 def _expectation(state: _Session, expectation: Expectation | None) -> dict[str, Any] | None:
@@ -672,7 +601,7 @@ def _evidence(item: pytest.Item, report: pytest.TestReport, verdict: Verdict) ->
         lines = [line if len(line) <= 500 else line[:500] + "..." for line in lines]
     failure = None
     if verdict is not Verdict.PASS and verdict is not Verdict.NOT_APPLICABLE:
-        failure = str(report.longrepr)[:_MAX_FAILURE] if report.longrepr else None
+        failure = str(report.longrepr)[:MAX_FAILURE] if report.longrepr else None
     return {
         "server_log": lines,
         "log_truncated": truncated,
