@@ -70,8 +70,8 @@ def _settings(quick: bool) -> dict[str, dict[str, Any]]:
         }
     return {
         "inprocess": {"rounds": 15, "batch_seconds": 0.03},
-        "wire": {"rounds": 6, "seconds": 2},
-        "streaming": {"size": streaming.GIB, "rounds": 2},
+        "wire": {"rounds": 8, "seconds": 2},
+        "streaming": {"size": streaming.GIB, "rounds": 4},
         "fanout": {"clients": 1000, "events": 50, "rounds": 2},
     }
 
@@ -220,7 +220,11 @@ _METHODS = {
     ),
     "wire": (
         "The raw and the reference app run under the same server variant at the same time "
-        "(two processes, one worker each) and are loaded in turn, on loopback."
+        "(two processes, one worker each) and are loaded in turn, on loopback. Beside req/s: "
+        "the server's CPU time per request (from /proc, the whole process group), and the "
+        "app's own time per request inside the server (`bench/apps/timed.py`: time in the app "
+        "minus time in the server's send() and receive(), one connection, one request at a "
+        "time, a separate 2 s run per app)."
     ),
     "streaming": (
         "`curl` downloads `GET /download?size=1073741824` (64 KiB blocks with a Content-Length; "

@@ -30,13 +30,14 @@ _TICK: Final = os.sysconf("SC_CLK_TCK")
 
 @contextmanager
 def serve(spec: ServerSpec, app: str, *, startup_timeout: float = 30.0) -> Iterator[RunningServer]:
-    """Run the bench app ``app`` (a key of :data:`bench.apps.APPS`) under ``spec``."""
+    """Run the bench app ``app`` (a key of :data:`bench.apps.APPS`, or an import string) under
+    ``spec``."""
     env = {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     }
     with launch(
         spec,
-        APPS[app],
+        APPS.get(app, app),
         cwd=str(REPO_ROOT),
         env=env,
         startup_timeout=startup_timeout,

@@ -24,6 +24,7 @@ import httpx
 from servers import HTTPProtocol, RunningServer, ServerSpec, get
 
 from .apps import PLAINTEXT
+from .apps.timed import STATS_PATH
 from .serving import group_cpu, group_pids, serve
 from .stats import Samples, summarize
 from .tools import LoadResult, ToolMissing, find, run_h2load, run_wrk
@@ -62,6 +63,8 @@ class WireResult:
     #: The server's CPU µs per request, per round.
     cpu: dict[tuple[str, str], Samples] = field(default_factory=dict)
     runs: dict[tuple[str, str], dict[str, list[LoadResult]]] = field(default_factory=dict)
+    #: The app's own µs per request inside the server (bench.apps.timed), by app.
+    own: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -113,6 +116,7 @@ def measure(
     connections: int = 32,
     h2_connections: int = 16,
     h2_streams: int = 4,
+    own_time: bool = True,
     progress: Callable[[str], None] = lambda line: None,
 ) -> WireResult:
     """Run measurement 2.
@@ -124,6 +128,8 @@ def measure(
         connections: wrk's connections (one thread).
         h2_connections: h2load's connections.
         h2_streams: h2load's concurrent streams per connection.
+        own_time: then serve the apps wrapped by :mod:`bench.apps.timed` for one more run of
+            each workload, to read each app's own time per request inside the server.
         progress: called with a line of progress.
     """
     result = WireResult()
@@ -154,18 +160,25 @@ def measure(
             result.tools[name] = tool
 
             def load(
-                server: RunningServer, path: str, duration: float, tool: str = tool
+                server: RunningServer,
+                path: str,
+                duration: float,
+                tool: str = tool,
+                single: bool = False,
             ) -> LoadResult:
                 url = server.base_url + path
                 post = path == "/echo"
                 if tool == "wrk":
                     return run_wrk(
-                        url, connections=connections, seconds=duration, script=lua if post else None
+                        url,
+                        connections=1 if single else connections,
+                        seconds=duration,
+                        script=lua if post else None,
                     )
                 return run_h2load(
                     url,
-                    connections=h2_connections,
-                    streams=h2_streams,
+                    connections=1 if single else h2_connections,
+                    streams=1 if single else h2_streams,
                     seconds=duration,
                     log_file=directory / "h2load.log",
                     data=payload if post else None,
@@ -203,7 +216,41 @@ def measure(
                         f"ratio {ratio.format(3, 'x')}; server CPU per request "
                         f"{cpu.summary(APPS[0]).median:.0f} / {cpu.summary(APPS[1]).median:.0f} µs"
                     )
+            if own_time:
+                _own_time(result, spec, name, load, progress)
     return result
+
+
+def _own_time(
+    result: WireResult,
+    spec: ServerSpec,
+    name: str,
+    load: Callable[..., LoadResult],
+    progress: Callable[[str], None],
+) -> None:
+    # One connection, one request at a time: the app's time is then its own alone (with
+    # requests in flight together, a wait in one includes the others' work).
+    targets = {app: f"bench.apps.timed:{'raw' if app == APPS[0] else 'reference'}" for app in APPS}
+    with serve(spec, targets[APPS[0]]) as raw, serve(spec, targets[APPS[1]]) as ref:
+        running = {APPS[0]: raw, APPS[1]: ref}
+        for key, _, path in WORKLOADS:
+            own = result.own[name, key] = {}
+            for app, server in running.items():
+                load(server, path, 1, single=True)  # warm-up
+                _read_own(server)  # (resets the counters)
+                load(server, path, 2, single=True)
+                own[app] = _read_own(server)
+            progress(
+                f"wire {name} ({key}) own time per request: raw {own[APPS[0]]:.2f} µs, "
+                f"reference {own[APPS[1]]:.2f} µs"
+            )
+
+
+def _read_own(server: RunningServer) -> float:
+    h2 = server.spec.protocol is HTTPProtocol.H2C
+    with httpx.Client(base_url=server.base_url, http1=not h2, http2=h2, timeout=30) as client:
+        fields = client.get(STATS_PATH).text.split()
+    return float(fields[3])
 
 
 def render(result: WireResult) -> str:
@@ -211,8 +258,8 @@ def render(result: WireResult) -> str:
     out = [
         "| server | tool | workload | raw req/s | reference req/s | reference/raw | ≥ 0.95x "
         "| raw p50 / p99 ms | reference p50 / p99 ms | server CPU µs/req raw / reference "
-        "| CPU reference/raw |\n",
-        "|---|---|---|---:|---:|---:|:---:|---:|---:|---:|---:|\n",
+        "| CPU reference/raw | app's own µs/req raw / reference |\n",
+        "|---|---|---|---:|---:|---:|:---:|---:|---:|---:|---:|---:|\n",
     ]
     for (variant, key), samples in result.rps.items():
         title = dict((k, t) for k, t, _ in WORKLOADS)[key]
@@ -231,11 +278,19 @@ def render(result: WireResult) -> str:
             f"| {ratio.format(3, 'x')} | {'yes' if ratio.median >= TARGET else '**no**'} "
             f"| {latency(APPS[0])} | {latency(APPS[1])} "
             f"| {cpu.summary(APPS[0]).median:.0f} / {cpu.summary(APPS[1]).median:.0f} "
-            f"| {cpu.ratio(APPS[1], APPS[0]).format(3, 'x')} |\n"
+            f"| {cpu.ratio(APPS[1], APPS[0]).format(3, 'x')} "
+            f"| {_own_cell(result, variant, key)} |\n"
         )
     for variant, reason in result.skipped.items():
-        out.append(f"| {variant} | - | - | skipped: {reason} | | | | | | | |\n")
+        out.append(f"| {variant} | - | - | skipped: {reason} | | | | | | | | |\n")
     return "".join(out)
+
+
+def _own_cell(result: WireResult, variant: str, key: str) -> str:
+    own = result.own.get((variant, key))
+    if not own:
+        return "-"
+    return f"{own[APPS[0]]:.1f} / {own[APPS[1]]:.1f}"
 
 
 def to_json(result: WireResult) -> str:

@@ -112,3 +112,20 @@ async def test_the_hub_holds_back_a_publisher_when_a_queue_is_full() -> None:
     assert [await queue.get() for _ in range(4)] == [1, 2, 3, None]
     assert await publishing == 1
     assert not hub.subscribers
+
+
+async def test_the_timed_wrapper_counts_the_apps_own_time_apart_from_send() -> None:
+    from bench.apps.timed import STATS_PATH, Timed
+
+    timed = Timed(raw.build_app())
+    request = {"type": "http.request", "body": b"", "more_body": False}
+    for _ in range(3):
+        result = await call(timed, _scope("GET", "/plaintext"), dict(request))
+        assert result.body == b"Hello, World!"
+    stats = await call(timed, _scope("GET", STATS_PATH), dict(request))
+    count, total, sending, own = stats.body.split()
+    assert int(count) == 3
+    assert float(total) >= float(sending) >= 0
+    assert float(own) == pytest.approx(float(total) - float(sending), abs=0.01)
+    again = await call(timed, _scope("GET", STATS_PATH), dict(request))
+    assert again.body.split()[0] == b"0"  # reading resets
