@@ -75,14 +75,14 @@ async def test_headers_are_sent_before_the_first_chunk_exists(server: RunningSer
     arrive: a server that holds them until the first body chunk delays that.
     """
     token = new_token()
-    async with http_client(server, timeout=2.0) as client, Observer(server) as observer:
+    async with http_client(server, timeout=1.0) as client, Observer(server) as observer:
         try:
             async with client.stream("GET", f"/stream/gated/{token}?n=1") as response:
                 assert response.status_code == 200
                 assert await observer.events(token, "produced") == []
         except httpx.ReadTimeout:
             raise AssertionError(
-                "no response headers within 2 s: the server holds them until the first body"
+                "no response headers within 1 s: the server holds them until the first body"
             ) from None
         finally:
             await observer.release(token)
@@ -234,8 +234,10 @@ async def test_a_client_that_stops_reading_holds_back_the_producer(server: Runni
         client.stream("GET", f"/stream/flood/{token}") as response,
     ):
         assert response.status_code == 200
-        # Read nothing more. 1024 chunks of 64 KiB would be 64 MiB queued for this client.
-        ran_ahead = await observer.happened(token, "produced", count=1024, timeout=2.0)
+        # Read nothing more. 1024 chunks of 64 KiB would be 64 MiB queued for this client;
+        # without backpressure that takes milliseconds on loopback (daphne queues 400 chunks
+        # in 4 ms, servers.md §4.4), so half a second of absence is ample.
+        ran_ahead = await observer.happened(token, "produced", count=1024, timeout=0.5)
         snapshot = await observer.snapshot(token)
         produced = snapshot["counters"].get("produced", 0)
     assert not ran_ahead or produced < 1024, f"{produced} chunks were produced"
