@@ -7,6 +7,12 @@ import inspect
 import os
 
 import pytest
+from hypothesis import settings
+
+# CI runs are a gate: the same examples every time (a failure reproduces); local runs explore.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 #: Multiply every test timeout by this factor on slow machines (e.g. ASGI_TEST_TIMEOUT_FACTOR=3).
 TIMEOUT_FACTOR = float(os.environ.get("ASGI_TEST_TIMEOUT_FACTOR", "1"))
