@@ -334,7 +334,11 @@ async def test_a_body_read_in_bounded_pieces_arrives_exactly(server: RunningServ
     ``more_body=False`` before the last of them.
     """
     large, small = pattern(100_003), pattern(5_003)  # read(1) a byte at a time: keep it short
-    modes = [("read:1", 1, small), ("read:1000", 1000, large), ("read:65536", 65536, large)]
+    modes: list[tuple[str, int | None, bytes]] = [
+        ("read:1", 1, small),
+        ("read:1000", 1000, large),
+        ("read:65536", 65536, large),
+    ]
     modes += [("read:1000000", None, large), ("iter", None, large), ("all", None, large)]
     async with Observer(server) as observer:
         for mode, bound, body in modes:
