@@ -10,7 +10,8 @@ generator even while it is blocked.
 Modules, one per concept: :mod:`~reference_app.app` (App, routing of requests to responders),
 :mod:`~reference_app.routing` (templates and converters), :mod:`~reference_app.request`,
 :mod:`~reference_app.stream` (the request body), :mod:`~reference_app.response`,
-:mod:`~reference_app.transmit` (sending a response), :mod:`~reference_app.sse`,
+:mod:`~reference_app.transmit` (sending a response), :mod:`~reference_app.bodies`
+(streams and event streams as chunks, finalized once), :mod:`~reference_app.sse`,
 :mod:`~reference_app.media`, :mod:`~reference_app.background`, :mod:`~reference_app.lifespan`,
 :mod:`~reference_app.errors`, :mod:`~reference_app.sync`, and :mod:`~reference_app.testing`
 (an in-process ASGI driver for tests).

@@ -21,6 +21,7 @@ from typing import Any, Final, Protocol
 
 from . import spec
 from .background import JobRunner
+from .bodies import close_body_sources
 from .errors import (
     ClientDisconnected,
     HTTPBadRequest,
@@ -35,7 +36,7 @@ from .media import BaseHandler, Handlers
 from .request import Request
 from .response import Response
 from .routing import ConverterFactory, Router
-from .transmit import Outcome, close_body_sources, send_response
+from .transmit import Outcome, send_response
 from .types import Receive, Scope, Send
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "HTTP_METHODS", "App", "ErrorHandler", "Responder"]

@@ -26,28 +26,21 @@ Rules (ASGI HTTP spec 2.5, "Response Start" and "Response Body" send events):
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from types import AsyncGeneratorType
 from typing import Any, Final
 
 from . import spec
+from .bodies import Chunks, as_bytes, close_source, sse_chunks, stream_chunks
 from .errors import ClientDisconnected, HTTPUnsupportedMediaType, ResponseAborted
 from .media import Handlers
 from .response import Response
-from .sse import PING, SSEvent
 from .stream import BoundedStream
 from .types import Headers, Message, Receive, Send
 
-__all__ = ["STREAM_BLOCK_SIZE", "Outcome", "close_body_sources", "send_response"]
+__all__ = ["Outcome", "send_response"]
 
 logger = logging.getLogger("reference_app")
-
-#: How many bytes to ask a ``read()``-style stream for at a time.
-STREAM_BLOCK_SIZE: Final = 64 * 1024
 
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _monotonic: Final = time.monotonic  # the clock of asyncio's loop.time()
@@ -173,13 +166,13 @@ async def _send_any(
         # Ask reverse proxies such as nginx not to buffer the event stream, too.
         _default_headers(headers, _SSE_HEADERS)
         keepalive = response.sse_keepalive if response.sse_keepalive is not None else sse_keepalive
-        chunks = _sse_chunks(response.sse, media_handlers.json_dumps(), keepalive)
+        chunks = sse_chunks(response.sse, media_handlers.json_dumps(), keepalive)
         response.sse = None  # from here on, closing it is the chunk iterator's job
         return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
     _default_header(headers, b"content-type", b"application/octet-stream")
     if response.stream_length is not None:
         headers.append((b"content-length", str(response.stream_length).encode()))
-    chunks = _stream_chunks(response.stream)
+    chunks = stream_chunks(response.stream)
     response.stream = None  # from here on, closing it is the chunk iterator's job
     return await _send_streamed(response, send, status, headers, chunks, head, body_stream)
 
@@ -219,7 +212,7 @@ async def _send_streamed(
     send: Send,
     status: int,
     headers: Headers,
-    chunks: _Chunks,
+    chunks: Chunks,
     head: bool,
     body_stream: _BodyStream,
 ) -> str:
@@ -362,7 +355,7 @@ async def _pump(
     response: Response,
     send: Send,
     start: Message,
-    chunks: _Chunks,
+    chunks: Chunks,
     watch: _Watch,
 ) -> None:
     # An OSError from send() is the client gone (ASGI HTTP spec 2.4); one from the producer
@@ -389,7 +382,7 @@ async def _pump(
         elif item is None:
             break  # a None item ends the stream (Falcon's convention)
         else:
-            chunk = _as_bytes(item)
+            chunk = as_bytes(item)
             if not chunk:
                 continue
         watch.sending = True
@@ -411,14 +404,7 @@ async def _pump(
     watch.complete = True
 
 
-def _as_bytes(item: object) -> bytes:
-    """A chunk that is not exactly ``bytes``: bytes-like is converted, anything else refused."""
-    if not isinstance(item, bytes | bytearray | memoryview):
-        raise TypeError(f"resp.stream yielded {type(item).__name__}, expected bytes")
-    return bytes(item)
-
-
-async def _close_quietly(chunks: _Chunks) -> None:
+async def _close_quietly(chunks: Chunks) -> None:
     """Finalize the body source once; a failing ``close()`` is logged, not raised."""
     try:
         await chunks.close()
@@ -431,179 +417,6 @@ async def _close_unsent(source: object) -> None:
         await close_source(source)
     except Exception:
         logger.exception("error closing a response body that was not sent")
-
-
-class _Chunks:
-    """The body chunks, with a ``close()`` that finalizes their source once.
-
-    The pump iterates ``iterable`` and sends ``convert(item)``: the app's own iterable (no
-    generator layer per chunk) whose items the pump checks when ``convert`` is None, or whose
-    events ``convert`` serializes; or one of our generators (``ours``), whose bytes go as they are.
-    """
-
-    __slots__ = ("_closed", "_iterable", "_ours", "_source", "convert")
-
-    def __init__(
-        self,
-        iterable: AsyncIterable[Any],
-        source: object,
-        *,
-        ours: bool = True,
-        convert: Callable[[Any], bytes] | None = None,
-    ) -> None:
-        self._iterable = iterable
-        self._source = source
-        self._ours = ours
-        self.convert = convert if convert is not None or not ours else _unchanged
-        self._closed = False
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterable.__aiter__()
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        # Our own generator first (it may hold a keep-alive task), then the app's object.
-        if self._ours:
-            await _aclose(self._iterable)
-        await close_source(self._source)
-
-
-async def _aclose(iterator: object) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def close_source(source: object) -> None:
-    """Finalize a body source: await its ``close()`` if it has one, else ``aclose()`` it."""
-    if type(source) is AsyncGeneratorType and source.ag_frame is None:
-        return  # an async generator that has finished: aclose() would do nothing
-    close = getattr(source, "close", None)
-    if close is not None:
-        result = close()
-        if inspect.isawaitable(result):
-            await result
-        return
-    await _aclose(source)
-
-
-async def close_body_sources(response: Response) -> None:
-    """Close a stream or SSE emitter that will not be sent (the responder failed)."""
-    for source in (response.stream, response.sse):
-        if source is not None:
-            try:
-                await close_source(source)
-            except Exception:
-                logger.exception("error closing an unsent response body")
-    response.stream = response.sse = None
-
-
-def _unchanged(chunk: bytes) -> bytes:
-    return chunk
-
-
-def _stream_chunks(stream: object) -> _Chunks:
-    if hasattr(stream, "__aiter__"):
-        return _Chunks(stream, stream, ours=False)
-    read = getattr(stream, "read", None)
-    if read is None or not callable(read):
-        raise TypeError(
-            f"resp.stream must be an async iterable of bytes or have an awaitable read(), "
-            f"got {stream!r}"
-        )
-    return _Chunks(_read_blocks(read), stream)
-
-
-async def _read_blocks(read: Callable[[int], Any]) -> AsyncIterator[bytes]:
-    while True:
-        block = await read(STREAM_BLOCK_SIZE)
-        if not isinstance(block, bytes | bytearray | memoryview):
-            raise TypeError(f"resp.stream.read() returned {type(block).__name__}, expected bytes")
-        if not block:
-            return
-        yield bytes(block)
-
-
-def _sse_chunks(
-    emitter: AsyncIterable[Any], dumps: Callable[[object], str], keepalive: float | None
-) -> _Chunks:
-    if not hasattr(emitter, "__aiter__"):
-        raise TypeError(
-            f"resp.sse must be an async iterable (call the generator function), got {emitter!r}"
-        )
-    if keepalive is None:
-
-        def serialize(event: object) -> bytes:
-            return _serialize_event(event, dumps)
-
-        return _Chunks(emitter, emitter, ours=False, convert=serialize)
-    if keepalive <= 0:
-        raise ValueError(f"the SSE keep-alive interval must be positive, got {keepalive}")
-    return _Chunks(_with_keepalive(_serialize_events(emitter, dumps), keepalive), emitter)
-
-
-async def _serialize_events(
-    emitter: AsyncIterable[Any], dumps: Callable[[object], str]
-) -> AsyncIterator[bytes]:
-    async for event in emitter:
-        yield _serialize_event(event, dumps)
-
-
-def _serialize_event(event: object, dumps: Callable[[object], str]) -> bytes:
-    if event is None:
-        return PING
-    if isinstance(event, SSEvent):
-        return event.serialize(dumps)
-    serialize = getattr(event, "serialize", None)
-    if serialize is None:
-        raise TypeError(
-            f"resp.sse yielded {type(event).__name__}: expected an SSEvent, None or an "
-            "object with serialize() -> bytes"
-        )
-    data = serialize()
-    if not isinstance(data, bytes):
-        raise TypeError(f"{type(event).__name__}.serialize() must return bytes")
-    return data
-
-
-async def _with_keepalive(events: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
-    """Yield ``events``, and a ``: ping`` comment after each ``interval`` without one.
-
-    The events are pulled by a task of their own into a one-slot queue, so a timeout never
-    cancels the app's generator (which would finalize it).
-    """
-    queue: asyncio.Queue[tuple[bytes | None, BaseException | None]] = asyncio.Queue(1)
-
-    async def pull() -> None:
-        try:
-            async for event in events:
-                await queue.put((event, None))
-        except Exception as error:
-            await queue.put((None, error))
-        else:
-            await queue.put((None, None))
-
-    puller = asyncio.ensure_future(pull())
-    try:
-        while True:
-            try:
-                async with asyncio.timeout(interval):
-                    event, error = await queue.get()
-            except TimeoutError:
-                yield PING
-                continue
-            if error is not None:
-                raise error
-            if event is None:
-                return
-            yield event
-    finally:
-        puller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await puller
-        await events.aclose()  # type: ignore[attr-defined]
 
 
 _SSE_HEADERS: Final = (
