@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from . import spec
 from .request import Context
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ class Response:
         if _BAD_VALUE.search(location) or " " in location or "#" in location:
             raise ValueError(f"invalid push location {location!r}")
         request = self._request
-        if request is None or "http.response.push" not in request.extensions:
+        if request is None or spec.EXT_PUSH not in request.extensions:
             return False
         copied = {
             name: value

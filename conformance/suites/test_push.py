@@ -8,20 +8,12 @@ push), §8.3.1 (request pseudo-header fields) and §6.5.2 (``SETTINGS_ENABLE_PUS
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
 from typing import Any, Final
 from urllib.parse import urlencode
 
-import h2.config
-import h2.events
-import h2.settings
-from h2.connection import H2Connection
-
 from conformance.cases import Grade, case
-from conformance.client import TIMEOUT, H2Result, H2Stream, Observer, http_client, new_token
+from conformance.client import H2Client, H2Result, Observer, http_client, new_token
 from reference_app.response import PUSH_COPIED_HEADERS
 from servers import Capability, RunningServer
 
@@ -45,79 +37,8 @@ def _page(paths: tuple[str, ...] = PUSHED) -> str:
 
 
 async def _push_page(server: RunningServer, *, enable_push: bool = True) -> H2Result:
-    """GET the pushing page over a raw h2 connection, with the copied and uncopied headers.
-
-    Like :class:`conformance.client.H2Client`, but the connection is closed and waited for
-    before returning: a TLS transport still shutting down when the case's event loop ends is
-    reported as an unclosed socket (ResourceWarning) in whichever case runs next.
-    """
-    ssl_context = None
-    if server.spec.tls:
-        ssl_context = server.client_ssl_context()
-        ssl_context.set_alpn_protocols(["h2"])
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(server.host, server.port, ssl=ssl_context), TIMEOUT
-    )
-    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    connection.initiate_connection()
-    connection.update_settings({h2.settings.SettingCodes.ENABLE_PUSH: int(enable_push)})
-    request = [
-        (":method", "GET"),
-        (":path", _page()),
-        (":scheme", server.spec.scheme),
-        (":authority", server.authority),
-        *COPIED,
-        NOT_COPIED,
-    ]
-    connection.send_headers(1, request, end_stream=True)
-    result = H2Result(streams={1: H2Stream()}, pushes=[], events=[])
-    try:
-        writer.write(connection.data_to_send())
-        await writer.drain()
-        async with asyncio.timeout(TIMEOUT):
-            while not all(s.ended or s.reset is not None for s in result.streams.values()):
-                data = await reader.read(65536)
-                if not data:
-                    raise ConnectionError("the server closed the HTTP/2 connection")
-                for event in connection.receive_data(data):
-                    _record(event, result, connection)
-                writer.write(connection.data_to_send())
-                await writer.drain()
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
-    return result
-
-
-def _record(event: h2.events.Event, result: H2Result, connection: H2Connection) -> None:
-    """Keep what the cases judge: pushes, response headers, data, ends and resets."""
-    result.events.append((time.monotonic(), type(event).__name__))
-    if isinstance(event, h2.events.PushedStreamReceived):
-        promised = event.pushed_stream_id or 0
-        result.pushes.append((event.parent_stream_id or 0, promised, _text(event.headers)))
-        result.streams.setdefault(promised, H2Stream())
-        return
-    stream_id = getattr(event, "stream_id", None)
-    if not stream_id:
-        return
-    stream = result.streams.setdefault(stream_id, H2Stream())
-    if isinstance(event, h2.events.ResponseReceived):
-        stream.headers = _text(event.headers)
-    elif isinstance(event, h2.events.DataReceived):
-        stream.data += event.data or b""
-        connection.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
-    elif isinstance(event, h2.events.StreamEnded):
-        stream.ended = True
-    elif isinstance(event, h2.events.StreamReset):
-        stream.reset = event.error_code
-
-
-def _text(headers: Any) -> list[tuple[str, str]]:
-    return [
-        (n.decode() if isinstance(n, bytes) else n, v.decode() if isinstance(v, bytes) else v)
-        for n, v in headers or []
-    ]
+    """GET the pushing page over raw HTTP/2, with the copied and uncopied headers."""
+    return await H2Client(server, enable_push=enable_push).get(_page(), [*COPIED, NOT_COPIED])
 
 
 def _json(result: H2Result, stream_id: int) -> Any:
