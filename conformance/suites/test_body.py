@@ -762,20 +762,7 @@ async def test_h2_a_body_over_the_limit_is_refused_before_it_is_sent(
     server: RunningServer,
 ) -> None:
     """RFC 9110 §15.5.14: HEADERS declaring 10 MiB, no DATA: the 413 comes from headers alone."""
-    token = new_token()
-    async with Observer(server) as observer, _RawH2(server) as connection:
-        sid = await connection.post(
-            f"/body/limited/{token}", _probe(token, ("content-length", str(HUGE)))
-        )
-        try:
-            await connection.until(connection.finished(sid), PROMPT)
-        except TimeoutError:
-            raise AssertionError(
-                f"no response to the HEADERS alone within {PROMPT} s: {connection.describe()}"
-            ) from None
-        stream = connection.streams[sid]
-        events = await observer.events(token)
-    _check_refused(stream.status, stream.informational, events)
+    await _h2_refused_from_headers(server, (), "no response to the HEADERS alone")
 
 
 @case(
@@ -827,18 +814,22 @@ async def test_h2_an_expect_continue_request_over_the_limit_gets_413_without_100
     server: RunningServer,
 ) -> None:
     """RFC 9110 §10.1.1 over HTTP/2: ``expect: 100-continue`` over the limit: 413, no 100."""
+    await _h2_refused_from_headers(server, [("expect", "100-continue")], "no final response")
+
+
+async def _h2_refused_from_headers(
+    server: RunningServer, extra: Iterable[tuple[str, str]], missing: str
+) -> None:
+    """HEADERS declaring :data:`HUGE` bytes (plus ``extra``), no DATA: refused at once."""
     token = new_token()
     async with Observer(server) as observer, _RawH2(server) as connection:
         sid = await connection.post(
-            f"/body/limited/{token}",
-            _probe(token, ("content-length", str(HUGE)), ("expect", "100-continue")),
+            f"/body/limited/{token}", _probe(token, ("content-length", str(HUGE)), *extra)
         )
         try:
             await connection.until(connection.finished(sid), PROMPT)
         except TimeoutError:
-            raise AssertionError(
-                f"no final response within {PROMPT} s: {connection.describe()}"
-            ) from None
+            raise AssertionError(f"{missing} within {PROMPT} s: {connection.describe()}") from None
         stream = connection.streams[sid]
         events = await observer.events(token)
     _check_refused(stream.status, stream.informational, events)
