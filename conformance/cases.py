@@ -25,7 +25,20 @@ __all__ = ["FAMILIES", "REGISTRY", "Case", "Grade", "case"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The families, in report order.
-FAMILIES: Final = ("streaming", "sse", "push", "body", "jobs", "lifecycle")
+FAMILIES: Final = (
+    "streaming",
+    "sse",
+    "push",
+    "body",
+    "jobs",
+    "lifecycle",
+    "errors",
+    "scope",
+    "headers",
+    "extensions",
+    "connection",
+    "websocket",
+)
 
 
 class Grade(StrEnum):

@@ -46,15 +46,30 @@ from typing import Any
 
 from reference_app import App, Request, Response
 
-from . import body, jobs, lifecycle, push, sse, streaming
+from . import (
+    body,
+    connection,
+    errors,
+    extensions,
+    headers,
+    jobs,
+    lifecycle,
+    push,
+    scope,
+    sse,
+    streaming,
+    websocket,
+)
 from ._common import CHUNK, float_param, int_param, logger, observations, pattern
-from .raw import RawRoutes
+from .raw import ROUTES, RawRoutes
 from .recorder import MessageRecorder
 
 __all__ = ["CHUNK", "MessageRecorder", "app", "build_app", "observations", "pattern"]
 
 #: The endpoint families, each a module with ``register(app)``.
 FAMILIES = (streaming, sse, push, body, jobs, lifecycle)
+#: The families whose endpoints are (also) raw ASGI, each with ``RAW`` and ``register(app)``.
+RAW_FAMILIES = (errors, scope, headers, extensions, connection, websocket)
 
 
 def build_app() -> App:
@@ -102,7 +117,7 @@ def build_app() -> App:
         observations.release(token, name, int_param(req, "n", 1))
         resp.status = 204
 
-    for family in FAMILIES:
+    for family in (*FAMILIES, *RAW_FAMILIES):
         family.register(app)
     return app
 
@@ -120,4 +135,6 @@ def _configure_logging() -> None:
 
 _configure_logging()
 #: The app servers run: ``conformance.contract:app``.
-app = MessageRecorder(RawRoutes(build_app()))
+app = MessageRecorder(
+    RawRoutes(build_app(), {**ROUTES, **{p: h for f in RAW_FAMILIES for p, h in f.RAW.items()}})
+)

@@ -10,6 +10,8 @@ framework never sends one, so these endpoints, under ``/raw/``, speak ASGI direc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from reference_app.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["RawRoutes"]
@@ -27,18 +29,28 @@ async def stream_chunks(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-ROUTES = {"/raw/stream-chunks": stream_chunks}
+ROUTES: dict[str, ASGIApp] = {"/raw/stream-chunks": stream_chunks}
 
 
 class RawRoutes:
-    """ASGI middleware: serves :data:`ROUTES` itself, passes everything else to ``app``."""
+    """ASGI middleware: serves raw endpoints itself, passes everything else to ``app``.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Args:
+        app: the app for every other path.
+        routes: raw endpoints by exact path (all under ``/raw/``), for HTTP and WebSocket
+            scopes alike; :data:`ROUTES` by default.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp] = ROUTES) -> None:
+        bad = sorted(path for path in routes if not path.startswith(PREFIX))
+        if bad:
+            raise ValueError(f"raw endpoints must be under {PREFIX}: {', '.join(bad)}")
         self.app = app
+        self.routes = dict(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
-            handler = ROUTES.get(scope["path"])
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith(PREFIX):
+            handler = self.routes.get(scope["path"])
             if handler is not None:
                 await handler(scope, receive, send)
                 return

@@ -24,7 +24,7 @@ from typing import Final
 
 from reference_app.types import Message, Receive, Scope, Send
 
-from .contract import app as contract_app
+from ..contract import app as contract_app
 
 __all__ = ["EARLY_DELAY", "buffering_app", "early_jobs_app", "no_disconnect_app"]
 

@@ -1,0 +1,20 @@
+"""The ASGI WebSocket spec: handshake, messages, close, protocol errors, backpressure.
+
+Framework endpoints are added by :func:`register`; raw ASGI endpoints (what a framework would
+never send) are in :data:`RAW`, served by :class:`conformance.contract.raw.RawRoutes` under
+``/raw/websocket/...``.
+"""
+
+from __future__ import annotations
+
+from reference_app import App
+from reference_app.types import ASGIApp
+
+__all__ = ["RAW", "register"]
+
+#: Raw ASGI endpoints of this family, by exact path (``/raw/websocket/...``).
+RAW: dict[str, ASGIApp] = {}
+
+
+def register(app: App) -> None:
+    """Add this family's framework endpoints to ``app`` (none yet)."""
