@@ -297,7 +297,8 @@ class App:
         params: dict[str, Any] = {}
         head = False
         try:
-            if not self.lifespan.observed and self.lifespan.startup:
+            lifespan = self.lifespan
+            if lifespan.kept_state is not None or (not lifespan.observed and lifespan.startup):
                 await self._fallback_state(scope)
             for process_request in self._request_mw:
                 await process_request(req, resp)
@@ -424,6 +425,12 @@ class App:
         await _render_http_error(req, resp, HTTPError(500), params)
 
     async def _fallback_state(self, scope: Scope) -> None:
+        """Give the request the app's own lifespan state where the server gives none."""
+        kept = self.lifespan.kept_state
+        if kept is not None:  # lifespan ran, but the server has no state to copy into requests
+            if scope.get("state") is None:
+                scope["state"] = dict(kept)
+            return
         state = self.lifespan.fallback_state
         if state is None:
             state = await self.lifespan.fallback_startup()

@@ -14,6 +14,11 @@ A server without lifespan (daphne) never calls the app with a lifespan scope. Th
 app still works, the first request runs the startup hooks itself (once, behind a lock) and every
 request gets a shallow copy of that state; shutdown hooks cannot run there, as nothing tells the
 app the server is stopping.
+
+A server may also run lifespan without a ``state`` dict in its scope (the key is optional, and
+then the server puts none in request scopes either). The app then keeps the state its startup
+hooks filled (:attr:`Lifespan.kept_state`) and every request scope without a ``state`` gets a
+shallow copy of it, as a server with state support would give.
 """
 
 from __future__ import annotations
@@ -38,7 +43,15 @@ Hook = Callable[[dict[str, Any]], Awaitable[None]]
 class Lifespan:
     """The startup/shutdown hooks of an app and the state they fill."""
 
-    __slots__ = ("_current", "_fallback_lock", "fallback_state", "observed", "shutdown", "startup")
+    __slots__ = (
+        "_current",
+        "_fallback_lock",
+        "fallback_state",
+        "kept_state",
+        "observed",
+        "shutdown",
+        "startup",
+    )
 
     def __init__(self) -> None:
         self.startup: list[Hook] = []
@@ -47,6 +60,8 @@ class Lifespan:
         self.observed = False
         #: The state of a startup run by the first request (servers without lifespan).
         self.fallback_state: dict[str, Any] | None = None
+        #: The state of a lifespan whose scope had no ``state`` dict (the app keeps it itself).
+        self.kept_state: dict[str, Any] | None = None
         self._fallback_lock: asyncio.Lock | None = None
         # The lifespan scope and event being handled, for Falcon-style middleware hooks.
         self._current: tuple[Scope, Message] = ({"type": spec.LIFESPAN}, {})
@@ -70,9 +85,10 @@ class Lifespan:
     ) -> None:
         """Answer the lifespan protocol until shutdown."""
         self.observed = True
-        state: dict[str, Any] = scope.get("state")  # type: ignore[assignment]
+        state: dict[str, Any] | None = scope.get("state")
         if state is None:
-            state = {}
+            # The server has no lifespan state: requests get copies of the app's own.
+            state = self.kept_state = {}
         while True:
             message = await receive()
             self._current = (scope, message)

@@ -363,3 +363,63 @@ def test_no_hooks_no_fallback() -> None:
     result = asyncio.run(ASGIDriver(app).get("/"))
     assert result.json() == {}
     assert app.lifespan.fallback_state is None
+
+
+# -- servers with lifespan but no state dict ----------------------------------------------------
+
+
+async def _lifespan_without_state(app: App) -> tuple[asyncio.Queue[Message], asyncio.Task[None]]:
+    """Start the app's lifespan the way a server without lifespan state does: no ``state`` key."""
+    to_app: asyncio.Queue[Message] = asyncio.Queue()
+    from_app: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def send(message: Message) -> None:
+        from_app.put_nowait(message)
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
+    task = asyncio.ensure_future(app(scope, to_app.get, send))
+    to_app.put_nowait({"type": "lifespan.startup"})
+    assert (await from_app.get())["type"] == "lifespan.startup.complete"
+    return to_app, task
+
+
+def test_startup_state_reaches_requests_on_a_server_without_lifespan_state() -> None:
+    app = echo_app()
+    runs: list[str] = []
+
+    @app.on_startup
+    async def connect(state: dict[str, Any]) -> None:
+        runs.append("connect")
+        state["db"] = "connection"
+
+    async def scenario() -> list[Result]:
+        to_app, task = await _lifespan_without_state(app)
+        driver = ASGIDriver(app)  # like the server: no state in request scopes
+        results = [await driver.get("/") for _ in range(2)]
+        to_app.put_nowait({"type": "lifespan.shutdown"})
+        await task
+        return results
+
+    results = asyncio.run(scenario())
+    assert runs == ["connect"]  # lifespan ran the hook; no request ran it again
+    # each request got its own copy: the first request's write did not reach the second
+    assert [r.json() for r in results] == [{"db": "connection"}] * 2
+    assert app.lifespan.kept_state == {"db": "connection"}
+    assert app.lifespan.fallback_state is None
+
+
+def test_kept_state_never_replaces_a_state_the_server_gives() -> None:
+    app = echo_app()
+
+    @app.on_startup
+    async def connect(state: dict[str, Any]) -> None:
+        state["db"] = "kept"
+
+    async def scenario() -> Result:
+        to_app, task = await _lifespan_without_state(app)
+        result = await ASGIDriver(app, state={"db": "server's"}).get("/")
+        to_app.put_nowait({"type": "lifespan.shutdown"})
+        await task
+        return result
+
+    assert asyncio.run(scenario()).json() == {"db": "server's"}
