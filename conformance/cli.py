@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
         "update-expectations": _update,
         "serve": _serve,
+        "history": _history,
     }[args.command]
     try:
         return handler(args)
@@ -160,6 +161,23 @@ def _parser() -> argparse.ArgumentParser:
         help="ask for missing reasons (default: when stdin is a terminal)",
     )
     update.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
+
+    history = commands.add_parser(
+        "history",
+        help="one server's verdicts across its releases",
+        description="Install each release of a server into a cached environment of its own, "
+        "run the suites there (no manifests: raw verdicts), and write a timeline of every "
+        "case's verdict per release, with the releases where it changed and the evidence.",
+    )
+    history.add_argument("history_server", metavar="SERVER", help="a server or one variant")
+    history.add_argument("--versions", help="comma-separated releases, e.g. 0.30.6,0.32.1")
+    history.add_argument("--since", metavar="VERSION", help="every final release from VERSION on")
+    history.add_argument(
+        "--out", default="asgi-conformance-history", metavar="DIR", help="where to write"
+    )
+    history.add_argument("--cache", metavar="DIR", help="the environments' cache")
+    history.add_argument("--family", action="append", default=[], help="only these families")
+    history.add_argument("--case", action="append", default=[], help="only these cases")
 
     serve = commands.add_parser(
         "serve",
@@ -695,6 +713,31 @@ def _ask(variant: str, result: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 # -- serve ------------------------------------------------------------------------------
+
+
+def _history(args: argparse.Namespace) -> int:
+    from .history import HistoryError, run_history
+
+    selection = [w for family in args.family for w in ("--family", family)]
+    selection += [w for case in args.case for w in ("--case", case)]
+    versions = _split([args.versions]) if args.versions else []
+    try:
+        timeline = run_history(
+            args.history_server,
+            versions=versions,
+            since=args.since,
+            out=Path(args.out),
+            cache=Path(args.cache) if args.cache else None,
+            selection=selection,
+            report=lambda line: print(line, flush=True),
+        )
+    except HistoryError as error:
+        raise _Fail(str(error)) from None
+    print(
+        f"{len(timeline.releases)} releases, {len(timeline.changes)} changes: "
+        f"{Path(args.out, 'timeline.md')}"
+    )
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
