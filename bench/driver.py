@@ -3,9 +3,9 @@
 The driver's own cost is part of every figure, the floor's included, so it is kept to a minimum and
 is the same for every app: ``receive()`` first returns the request (its whole body in one
 ``http.request`` message, as servers do for a small body), and any later call blocks until the
-response is complete and then returns ``http.disconnect`` (what every server does, servers.md
-§0.3); ``send()`` keeps the status, the headers and the body chunks. The timed path and the
-checked path are the same code.
+response is complete and then returns ``http.disconnect`` (what every server does:
+docs/server-behaviour.md#disconnect-after-response); ``send()`` keeps the status, the headers
+and the body chunks. The timed path and the checked path are the same code.
 """
 
 from __future__ import annotations

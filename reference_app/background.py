@@ -10,7 +10,8 @@ the app starts one task per request that runs that request's jobs one after anot
 * a job that raises is logged with its traceback on the ``reference_app`` logger, and the next
   job still runs;
 * the jobs run outside the ASGI call, so a server that cancels the app coroutine some time after
-  the response (daphne's ``--application-close-timeout``, servers.md §0.4) does not kill them;
+  the response (daphne's ``--application-close-timeout``, see
+  docs/server-behaviour.md#daphne-application-close-timeout) does not kill them;
 * at lifespan shutdown the app waits for pending jobs up to ``shutdown_timeout`` seconds, then
   cancels what is left and logs a line for each job it cancelled.
 """

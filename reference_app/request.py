@@ -174,7 +174,8 @@ class Request:
     def client(self) -> tuple[str, int] | None:
         """The client's ``(host, port)``, or None when the server does not say.
 
-        Ports are normalized to int (granian reports them as str, servers.md B11).
+        Ports are normalized to int (granian reports them as str,
+        docs/server-behaviour.md#granian-ports-as-strings).
         """
         client = self.scope.get("client")
         if not client:

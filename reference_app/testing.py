@@ -5,7 +5,8 @@ stream, so it cannot test streaming, SSE or disconnect handling. This driver pla
 
 * it delivers the request body as the messages you give (any chunking, complete or not);
 * after the body, ``receive()`` blocks until the response is complete and then returns
-  ``http.disconnect``, as every real server does (servers.md §0.3);
+  ``http.disconnect``, as every real server does
+  (docs/server-behaviour.md#disconnect-after-response);
 * :meth:`Exchange.disconnect` makes every pending and later ``receive()`` return
   ``http.disconnect`` and every later ``send()`` a no-op (what all probed servers do);
 * every message is validated against the ASGI HTTP spec 2.5 message rules and recorded with a

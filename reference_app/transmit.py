@@ -261,8 +261,9 @@ async def _send_streamed(
 #: cancelled after all.
 _SEND_GRACE: Final = 1.0
 #: The longest the pump runs without yielding to the event loop: after a disconnect, send()
-#: returns without suspending on every server (servers.md §0.2), so a producer that never
-#: awaits would otherwise starve the disconnect watcher (and every other task).
+#: returns without suspending on every server
+#: (docs/server-behaviour.md#send-after-disconnect-is-a-no-op), so a producer that never awaits
+#: would otherwise starve the disconnect watcher (and every other task).
 _YIELD_INTERVAL: Final = 0.001
 
 

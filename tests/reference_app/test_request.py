@@ -242,7 +242,7 @@ def test_invalid_content_length_answers_400_over_the_wire(value: str, limit: int
     ("client", "expected"),
     [
         pytest.param(("127.0.0.1", 50000), ("127.0.0.1", 50000), id="int-port"),
-        # granian reports the port as a str (servers.md B11)
+        # granian reports the port as a str (docs/server-behaviour.md#granian-ports-as-strings)
         pytest.param(["::1", "50001"], ("::1", 50001), id="str-port"),
         pytest.param(("10.1.1.1", None), ("10.1.1.1", 0), id="no-port"),
         pytest.param(None, None, id="unknown"),

@@ -658,7 +658,8 @@ async def test_media_that_cannot_be_serialized_is_a_500(caplog: pytest.LogCaptur
 
 
 async def test_a_producer_that_never_awaits_still_stops_after_a_disconnect() -> None:
-    """After a disconnect every server's send() returns without suspending (servers.md §0.2).
+    """After a disconnect every server's send() returns without suspending
+    (docs/server-behaviour.md#send-after-disconnect-is-a-no-op).
 
     A generator that never awaits would then spin the event loop forever, starving the task
     that receives ``http.disconnect``; the pump must yield to the loop between chunks.
@@ -740,7 +741,8 @@ class SlowClose(IteratorWithClose):
 
 
 async def test_close_completes_after_a_normal_end_even_as_the_disconnect_arrives() -> None:
-    """After the final body every server delivers http.disconnect at once (servers.md §0.3).
+    """After the final body every server delivers http.disconnect at once
+    (docs/server-behaviour.md#disconnect-after-response).
 
     The watcher must not cut short a close() still running for a complete response.
     """
