@@ -4,8 +4,10 @@ A cell's change is judged on what the *server* did, not on the manifest: a case 
 and now fails is a **new failure** even if a manifest entry now expects it (pass to
 expected-failure), and one that failed and now passes is a **new pass** (expected failure to
 unexpected pass included). Everything else that differs (a failure that became a timeout, a
-case that became not applicable, a harness error, a case or a variant only one run has) is an
-**other change**. Server versions that differ are listed too.
+case that became not applicable, a harness error, a case only one run has unless it fails
+against its manifest) is an **other change**. A variant only one run has is listed as added
+or removed, and its cells are not changes: a shard that ran other variants is not a server
+that regressed. Server versions that differ are listed too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = ["Change", "Comparison", "compare"]
 
 _PASSED: Final = frozenset({Verdict.PASS, Verdict.UNEXPECTED_PASS})
 _FAILED: Final = frozenset({Verdict.FAIL, Verdict.EXPECTED_FAILURE, Verdict.TIMEOUT})
+_UNEXPECTED: Final = frozenset({Verdict.FAIL, Verdict.TIMEOUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,17 @@ class Comparison:
     changes: list[Change] = field(default_factory=list)
     versions: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     variants: list[str] = field(default_factory=list)
+    only_old: list[str] = field(default_factory=list)
+    only_new: list[str] = field(default_factory=list)
+
+    def describe(self, variant: str) -> str:
+        """How a variant's server changed: added, removed, ``old → new`` or unchanged."""
+        if variant in self.only_new:
+            return "only in the new run"
+        if variant in self.only_old:
+            return "only in the old run"
+        versions = self.versions.get(variant)
+        return f"{versions[0]} → {versions[1]}" if versions else "unchanged"
 
     def of(self, kind: str, variant: str | None = None) -> list[Change]:
         """The changes of one kind (for one variant)."""
@@ -68,12 +82,19 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Comparison:
     comparison = Comparison(old_run=dict(old["run"]), new_run=dict(new["run"]), variants=variants)
     old_versions = {v["name"]: v.get("version") for v in old["variants"]}
     new_versions = {v["name"]: v.get("version") for v in new["variants"]}
+    comparison.only_old = [name for name in variants if name not in new_versions]
+    comparison.only_new = [name for name in variants if name not in old_versions]
     for name in variants:
-        pair = (old_versions.get(name), new_versions.get(name))
-        if pair[0] != pair[1]:
-            comparison.versions[name] = pair
+        if name in old_versions and name in new_versions:
+            pair = (old_versions[name], new_versions[name])
+            if pair[0] != pair[1]:
+                comparison.versions[name] = pair
     order = {v: i for i, v in enumerate(variants)}
-    keys = sorted(set(before) | set(after), key=lambda k: (order[k[0]], k[1]))
+    alone = {*comparison.only_old, *comparison.only_new}
+    keys = sorted(
+        (key for key in set(before) | set(after) if key[0] not in alone),
+        key=lambda k: (order[k[0]], k[1]),
+    )
     for key in keys:
         was, now = before.get(key), after.get(key)
         old_verdict = was["verdict"] if was else None
@@ -84,8 +105,8 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Comparison:
             kind = "new failure"
         elif old_verdict in _FAILED and new_verdict in _PASSED:
             kind = "new pass"
-        elif old_verdict is None and new_verdict in _FAILED:
-            kind = "new failure"
+        elif old_verdict is None and new_verdict in _UNEXPECTED:
+            kind = "new failure"  # a case new to this run that fails against its manifest
         else:
             kind = "other"
         message = (now or {}).get("message") if now else None

@@ -515,8 +515,7 @@ def _comparison(comparison: Comparison) -> str:
         "</th><th>new failures</th><th>new passes</th><th>other changes</th></tr></thead><tbody>",
     ]
     for variant in comparison.variants:
-        versions = comparison.versions.get(variant)
-        shown = f"{versions[0]} → {versions[1]}" if versions else "unchanged"
+        shown = comparison.describe(variant)
         rows.append(
             f'<tr data-variant="{e(variant)}"><th>{e(variant)}</th><td>{e(shown)}</td>'
             f'<td class="n">{len(comparison.of("new failure", variant))}</td>'

@@ -260,8 +260,7 @@ def render_comparison(comparison: Comparison, *, level: int = 1) -> list[str]:
         "|---|---|---:|---:|---:|",
     ]
     for variant in comparison.variants:
-        versions = comparison.versions.get(variant)
-        shown = f"{versions[0]} → {versions[1]}" if versions else "unchanged"
+        shown = comparison.describe(variant)
         out.append(
             f"| {variant} | {shown} | {len(comparison.of('new failure', variant))} | "
             f"{len(comparison.of('new pass', variant))} | {len(comparison.of('other', variant))} |"

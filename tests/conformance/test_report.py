@@ -421,6 +421,33 @@ def test_compare_tells_new_failures_new_passes_and_other_changes() -> None:
     assert not compare.compare(new, new).changes
 
 
+def test_compare_across_different_variant_sets() -> None:
+    """A shard with other variants: its cells are not changes, and the variants say so."""
+    old = document(
+        [record("streaming/a", "alpha", "pass"), record("streaming/a", "gone", "pass")],
+        variants=("alpha", "gone"),
+    )
+    new = document(
+        [
+            record("streaming/a", "alpha", "pass"),
+            record("streaming/a", "fresh", "expected-failure"),
+            record("streaming/x", "alpha", "expected-failure"),
+        ],
+        variants=("alpha", "fresh"),
+    )
+    result = compare.compare(old, new)
+    assert [(c.variant, c.case, c.kind) for c in result.changes] == [
+        ("alpha", "streaming/x", "other")
+    ]
+    assert not result.regressed
+    assert (result.only_old, result.only_new) == (["gone"], ["fresh"])
+    text = "\n".join(markdown.render_comparison(result))
+    assert "| gone | only in the old run | 0 | 0 | 0 |" in text
+    assert "| fresh | only in the new run | 0 | 0 | 0 |" in text
+    assert "| alpha | unchanged | 0 | 0 | 1 |" in text
+    assert "only in the old run" in html.render(new, old=old)
+
+
 # -- update-expectations -------------------------------------------------------------------
 
 
