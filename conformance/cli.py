@@ -128,7 +128,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Render a saved run document as Markdown (default: to stdout) or HTML; "
         "with --compare, show what changed since an older run.",
     )
-    report.add_argument("run_json", metavar="RUN.json")
+    report.add_argument("run_json", metavar="RUN.json", nargs="?")
+    report.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RUN.json",
+        help="merge runs made apart (one per shard) into one; exit status: the merged run's",
+    )
+    report.add_argument("--json", metavar="FILE", help="write the (merged) run document here")
     report.add_argument("--markdown", metavar="FILE", help="write Markdown here ('-': stdout)")
     report.add_argument("--html", metavar="FILE", help="write HTML here")
     report.add_argument("--compare", metavar="OLD.json", help="an older run to compare with")
@@ -644,12 +651,32 @@ def _load(path: str) -> dict[str, Any]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    document = _load(args.run_json)
+    from .report.merge import MergeError, merge
+
+    if (args.run_json is None) == (args.merge is None):
+        raise _Fail("report needs one RUN.json, or --merge RUN.json [RUN.json ...]")
+    if args.merge is None:
+        document = _load(args.run_json)
+    else:
+        try:
+            document = merge(
+                [_load(path) for path in args.merge],
+                command=shlex.join(["asgi-conformance", *args.argv]),
+            )
+        except MergeError as error:
+            raise _Fail(f"cannot merge: {error}") from None
     old = _load(args.compare) if args.compare else None
-    if not args.html and not args.markdown:
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    if not args.html and not args.markdown and not args.json:
         args.markdown = "-"
     _render(args, document, old)
-    return 0
+    if args.merge is None:
+        return 0
+    code: int = document["run"]["exit_code"]
+    print(f"exit status {code}: {document['run']['exit_reason']}", file=sys.stderr)
+    return code
 
 
 def _update(args: argparse.Namespace) -> int:

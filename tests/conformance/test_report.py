@@ -554,3 +554,91 @@ def test_derive_match(failure: str, pattern: str | None) -> None:
         assert derived == pattern
     assert len(derived) <= 200
     assert re.search(derived, failure, re.DOTALL)
+
+
+# -- merge ---------------------------------------------------------------------------------
+
+
+def _shards() -> tuple[dict[str, Any], dict[str, Any]]:
+    one = document(
+        [
+            record("streaming/a", "alpha", "pass"),
+            record("streaming/b", "alpha", "fail", message="AssertionError: b broke"),
+        ],
+        variants=("alpha",),
+        started_at="2026-01-01T00:00:00+00:00",
+    )
+    two = document(
+        [
+            record("streaming/a", "beta", "pass"),
+            record("sse/c", "beta", "pass"),
+        ],
+        variants=("beta",),
+        started_at="2026-01-01T00:00:30+00:00",
+    )
+    two["run"]["finished_at"] = "2026-01-01T00:01:00+00:00"
+    return one, two
+
+
+def test_merge_sums_up_shards_into_one_valid_run() -> None:
+    from conformance.report.merge import merge
+
+    one, two = _shards()
+    merged = merge([one, two], command="asgi-conformance report --merge a b")
+    validate(merged)
+    assert [v["name"] for v in merged["variants"]] == ["alpha", "beta"]
+    assert [c["id"] for c in merged["cases"]] == ["streaming/a", "streaming/b", "sse/c"]
+    assert len(merged["results"]) == 4
+    assert merged["summary"]["total"]["fail"] == 1
+    assert merged["summary"]["by_variant"]["beta"]["pass"] == 2
+    assert (merged["run"]["exit_code"], merged["run"]["duration"]) == (1, 60.0)
+    assert [s["variants"] for s in merged["run"]["shards"]] == [["alpha"], ["beta"]]
+    text = markdown.render(merged)
+    assert "alpha" in text
+    assert "beta" in text
+
+
+def test_merge_refuses_other_suite_versions_and_overlapping_shards() -> None:
+    from conformance.report.merge import MergeError, merge
+
+    one, two = _shards()
+    other = copy.deepcopy(two)
+    other["run"]["suite_version"] = "9.9.9"
+    with pytest.raises(MergeError, match="different suite versions"):
+        merge([one, other], command="x")
+    with pytest.raises(MergeError, match="streaming/a on alpha is in run 1 and run 2"):
+        merge([one, one], command="x")
+    with pytest.raises(MergeError, match="nothing to merge"):
+        merge([], command="x")
+
+
+def test_report_merge_command_writes_the_merged_run_and_gates_on_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conformance.cli import main
+
+    one, two = _shards()
+    paths = []
+    for name, doc in (("one", one), ("two", two)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(doc))
+    out = tmp_path / "merged" / "run.json"
+    markdown_out = tmp_path / "merged.md"
+    status = main(
+        ["report", "--merge", *map(str, paths), "--json", str(out), "--markdown", str(markdown_out)]
+    )
+    assert status == 1  # streaming/b fails on alpha
+    merged = json.loads(out.read_text())
+    validate(merged)
+    assert "beta" in markdown_out.read_text()
+    assert "exit status 1: not as expected: 1 fail" in capsys.readouterr().err
+    two["run"]["suite_version"] = "9.9.9"
+    paths[1].write_text(json.dumps(two))
+    assert main(["report", "--merge", *map(str, paths)]) == 2
+    assert main(["report"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == [
+        "asgi-conformance: cannot merge: the runs are of different suite versions: "
+        f"{one['run']['suite_version']}, 9.9.9",
+        "asgi-conformance: report needs one RUN.json, or --merge RUN.json [RUN.json ...]",
+    ]
