@@ -8,6 +8,7 @@ Theory of operation::
               probe GET ready_path in the variant's protocol every 50 ms until any status
               comes back; the server exiting first is a ServerStartError at once, unless
               its log says "address already in use": then a new port, 3 attempts in all
+              (with wait_ready=False: none of this, start() returns once spawned)
     ...       clients talk to base_url; log_offset() and read_log() cut per-case windows
     stop()    SIGINT to the group (graceful on all four servers, servers.md §4.9), wait up to
               the grace period for every member to exit, SIGKILL whatever is left, and check
@@ -76,6 +77,7 @@ def launch(
     cwd: str | None = None,
     log_dir: Path | None = None,
     ready_path: str = "/",
+    wait_ready: bool = True,
 ) -> RunningServer:
     """Start ``app`` under ``spec`` and return it once it answers; use it as a context manager.
 
@@ -93,6 +95,9 @@ def launch(
         cwd: The server's working directory; the harness's if None.
         log_dir: Where the log file goes; a per-run temporary directory if None.
         ready_path: The path the readiness probe requests.
+        wait_ready: If False, return as soon as the process is spawned, with no readiness
+            probe (and so no retry on a taken port): for cases that must reach a server
+            before it is ready, e.g. while the app's lifespan startup is still running.
 
     Raises:
         ServerStartError: The server exited, could not be run, or did not answer in time.
@@ -105,6 +110,7 @@ def launch(
         cwd=cwd,
         log_dir=log_dir,
         ready_path=ready_path,
+        wait_ready=wait_ready,
     )
     return server.start()
 
@@ -137,6 +143,7 @@ class RunningServer:
         cwd: str | None = None,
         log_dir: Path | None = None,
         ready_path: str = "/",
+        wait_ready: bool = True,
     ) -> None:
         """Prepare a server without starting it; the arguments are those of :func:`launch`."""
         self.spec = spec
@@ -153,6 +160,7 @@ class RunningServer:
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self._cwd = cwd
         self._ready_path = ready_path
+        self._wait_ready = wait_ready
         self.log = LogFile(spec.name, log_dir)
         self._tls_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -260,7 +268,10 @@ class RunningServer:
         except OSError as error:
             raise self._start_error(f"cannot run {self.argv[0]!r}: {error}") from error
         spawned = time.monotonic()
-        if self._wait_ready(spawned + self._startup_timeout):
+        if not self._wait_ready:
+            _log.info("%s spawned at %s (not waiting for readiness)", self.spec.name, self.base_url)
+            return True
+        if self._probe_until_ready(spawned + self._startup_timeout):
             self.startup_seconds = time.monotonic() - spawned
             _log.info(
                 "%s ready at %s in %.2f s", self.spec.name, self.base_url, self.startup_seconds
@@ -275,7 +286,7 @@ class RunningServer:
         # with 0 when lifespan startup fails (B10), and also when the app cannot be imported.
         raise self._start_error(f"exited with code {code} before answering", exit_code=code)
 
-    def _wait_ready(self, deadline: float) -> bool:
+    def _probe_until_ready(self, deadline: float) -> bool:
         """Probe until an answer (True) or the process exits (False); raise at the deadline."""
         assert self._process is not None
         probe_context = self._probe_ssl_context()
