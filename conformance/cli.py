@@ -42,7 +42,11 @@ from typing import IO, Any, Final
 
 import pytest
 
+from servers import HarnessError
+
 from .cases import FAMILIES
+from .parallel import Shard, default_jobs, order_shards, run_shards
+from .selection import SelectedVariant, select_variants
 
 __all__ = ["main"]
 
@@ -107,6 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--markdown", metavar="FILE", help="write the Markdown report")
     run.add_argument(
         "--verify", type=int, default=1, metavar="N", help="run each case N times; flake rate"
+    )
+    run.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="variants run at once, each in a process of its own (default: one per core, at "
+        "least 2; -j 1 runs them one after the other in this process)",
     )
     run.add_argument("--startup-timeout", type=float, metavar="S", help="seconds to first answer")
     run.add_argument("--case-timeout", type=float, metavar="S", help="the deadline of one case")
@@ -307,10 +320,154 @@ def _ini() -> Iterator[Path]:
 def _run(args: argparse.Namespace) -> int:
     if args.verify < 1:
         raise _Fail("--verify needs a count of at least 1")
+    jobs = default_jobs() if args.workers is None else args.workers
+    if jobs < 1:
+        raise _Fail("-j needs a count of at least 1")
     out = _terminal()
     mode = args.progress
     if mode == "auto":
         mode = "live" if out.isatty() else "plain"
+    if jobs > 1 and not args.suite:
+        try:
+            selected = select_variants(args.server)
+        except HarnessError as error:
+            raise _Fail(str(error)) from None
+        if len(selected) > 1:
+            return _run_shards(args, selected, jobs, out, mode)
+    # SIGTERM (a CI job's timeout) stops the run as Ctrl-C does: documents written, exit 2.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run_here(args, out, mode)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _child_args(args: argparse.Namespace) -> list[str]:
+    """The arguments every shard's ``run`` gets: the selection but the servers, and limits."""
+    words: list[str] = []
+    for family in args.family:
+        words += ["--family", family]
+    for case in args.case:
+        words += ["--case", case]
+    if args.keyword:
+        words += ["-k", args.keyword]
+    if args.app:
+        words += ["--app", args.app]
+    if args.no_expectations:
+        words.append("--no-expectations")
+    elif args.expectations:
+        words += ["--expectations", str(Path(args.expectations).resolve())]
+    if args.verify > 1:
+        words += ["--verify", str(args.verify)]
+    if args.startup_timeout is not None:
+        words += ["--startup-timeout", str(args.startup_timeout)]
+    if args.case_timeout is not None:
+        words += ["--case-timeout", str(args.case_timeout)]
+    gate = getattr(args, "gate", None)
+    if gate:
+        words += ["--gate", gate]
+    if args.pytest_args:
+        words += ["--", *args.pytest_args]
+    return words
+
+
+def _run_shards(
+    args: argparse.Namespace,
+    selected: Mapping[str, SelectedVariant],
+    jobs: int,
+    out: IO[str],
+    mode: str,
+) -> int:
+    """Run each variant as a shard of its own, ``jobs`` at once, and merge their documents."""
+    from .report.merge import MergeError, merge
+    from .report.model import exit_status, load
+
+    shards = order_shards(
+        [
+            Shard(name, v.option if "=" in v.option else f"={name}", v.spec)
+            for name, v in selected.items()
+        ]
+    )
+    progress = _Progress(out, live=mode == "live", quiet=mode == "pytest")
+    progress.expect(shards, jobs)
+    with tempfile.TemporaryDirectory(prefix="asgi-conformance-shards-") as directory:
+        outcomes, interrupted = run_shards(
+            shards,
+            _child_args(args),
+            jobs=jobs,
+            directory=Path(directory),
+            junit=bool(args.junit),
+            on_case=progress.note,
+            on_total=progress.announce,
+        )
+        progress.stop()
+        documents, errors = [], []
+        order = list(selected)
+        for outcome in sorted(outcomes, key=lambda o: order.index(o.shard.name)):
+            try:
+                documents.append(load(outcome.document_path))
+            except ValueError:
+                why = outcome.tail() or f"exit status {outcome.returncode}"
+                errors.append(
+                    {
+                        "kind": "shard",
+                        "where": outcome.shard.name,
+                        "message": f"no run document:\n{why}",
+                    }
+                )
+        if args.junit and documents:
+            _merge_junit([o.document_path.with_suffix(".xml") for o in outcomes], Path(args.junit))
+    command = shlex.join(["asgi-conformance", *args.argv])
+    if not documents:
+        first = errors[0]["message"] if errors else "no shard ran"
+        print(f"asgi-conformance: {first}", file=out)
+        return 2
+    try:
+        document = merge(documents, command=command)
+    except MergeError as error:
+        raise _Fail(f"the shards cannot be merged: {error}") from None
+    run = document["run"]
+    run["errors"] = [*run["errors"], *errors]
+    status = 2 if interrupted else run["pytest_status"]
+    run["pytest_status"] = status
+    run["exit_code"], run["exit_reason"] = exit_status(
+        document["results"],
+        pytest_status=status,
+        errors=run["errors"],
+        variants=document["variants"],
+    )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    _render(args, document)
+    if mode != "pytest":
+        progress.finish(document, args)
+    out.flush()
+    code: int = run["exit_code"]
+    return code
+
+
+def _merge_junit(parts: Sequence[Path], target: Path) -> None:
+    """One JUnit XML file holding every shard's test suites."""
+    import xml.etree.ElementTree as ElementTree
+
+    merged = ElementTree.Element("testsuites")
+    for part in parts:
+        if not part.exists():
+            continue
+        root = ElementTree.parse(part).getroot()
+        suites = [root] if root.tag == "testsuite" else list(root)
+        merged.extend(suites)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(merged).write(target, encoding="utf-8", xml_declaration=True)
+
+
+def _run_here(args: argparse.Namespace, out: IO[str], mode: str) -> int:
+    """Run the selection in this process, one variant after the other."""
     with _ini() as ini:
         words = _pytest_args(args, ini)
         if args.verify > 1:
@@ -457,34 +614,65 @@ class _Progress:
         seen: set[tuple[str, str]] = getattr(self, "_seen", set())
         seen.add((report.nodeid, report.when))
         self._seen = seen
-        variant = record["variant"]
+        self.note(
+            record["variant"],
+            record["case"],
+            record["verdict"],
+            record["duration"],
+            record.get("iteration", 1),
+        )
+
+    # the shards of a concurrent run report here (conformance.parallel)
+
+    def expect(self, shards: Sequence[Shard], jobs: int) -> None:
+        """Show the display for a run of shards (their sizes come as each one starts)."""
+        for shard in shards:
+            self.totals.setdefault(shard.name, 0)
+            self.done.setdefault(shard.name, 0)
+            self.counts.setdefault(shard.name, {})
+        if not self.quiet and not self.live_mode:
+            names = ", ".join(shard.name for shard in shards)
+            self._print(f"asgi-conformance: {len(shards)} variants, {jobs} at a time: {names}")
+            self.started = True
+        self._start()
+
+    def announce(self, variant: str, total: int) -> None:
+        """A shard knows how many case runs it has."""
+        self.totals[variant] = total
+        self._refresh()
+
+    def note(self, variant: str, case: str, verdict: str, duration: float, iteration: int) -> None:
+        """One case run finished."""
         self.done[variant] = self.done.get(variant, 0) + 1
         counts = self.counts.setdefault(variant, {})
-        counts[record["verdict"]] = counts.get(record["verdict"], 0) + 1
+        counts[verdict] = counts.get(verdict, 0) + 1
         self.finished += 1
         if self.quiet:
             return
         if self._live is None:
             total = sum(self.totals.values())
-            iteration = f" run {record['iteration']}" if record.get("iteration", 1) > 1 else ""
-            line = (
-                f"[{self.finished:>4}/{total}] {variant:<18} {record['case']}{iteration}: "
-                f"{record['verdict']} ({record['duration']:.2f} s)"
+            again = f" run {iteration}" if iteration > 1 else ""
+            self._print(
+                f"[{self.finished:>4}/{total}] {variant:<18} {case}{again}: {verdict} "
+                f"({duration:.2f} s)"
             )
-            self._print(line)
         else:
             self._refresh()
+
+    def stop(self) -> None:
+        """Close the live display (the run is over)."""
+        if self._live is not None:
+            self.current.clear()
+            self._live.update(self._table())
+            self._live.stop()
+            self._live = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from .plugin import DOCUMENT
 
         self.document = session.config.stash.get(DOCUMENT, None)
-        if self._live is not None:
-            self.current.clear()
-            self._live.update(self._table())
-            self._live.stop()
-            self._live = None
+        self.stop()
 
     # display
 
@@ -525,7 +713,7 @@ class _Progress:
                 variant,
                 f"{done}/{total}",
                 *(str(counts.get(str(v), 0) or "") for v in VERDICTS),
-                self.current.get(variant, "") if done < total else "done",
+                self.current.get(variant, "") if done < total else ("done" if total else ""),
             )
         return table
 

@@ -57,7 +57,7 @@ from typing import Any, Final
 
 import pytest
 
-from servers import HarnessError, RunningServer, ServerSpec, available, launch, resolve
+from servers import HarnessError, RunningServer, ServerSpec, launch
 
 from . import evidence
 from .cases import FAMILIES, REGISTRY, Case
@@ -72,6 +72,7 @@ from .judge import (
     judge,
 )
 from .report.model import Verdict, build_document, manifest_lines
+from .selection import select_variants
 
 __all__ = [
     "CASE_TIMEOUT",
@@ -258,17 +259,10 @@ def _split(options: list[str]) -> set[str]:
 
 
 def _select(options: list[str]) -> dict[str, _Variant]:
-    if not options:
-        return {name: _Variant(spec, name) for name, spec in available().items()}
-    selected: dict[str, _Variant] = {}
-    for option in options:
-        items = [option] if "=" in option else [item for item in option.split(",") if item.strip()]
-        for item in items:
-            item = item.strip()
-            family = [spec for spec in available().values() if spec.server == item]
-            for spec in family or [resolve(item)]:
-                selected[spec.name] = _Variant(spec, item if "=" in item else spec.name)
-    return selected
+    return {
+        name: _Variant(chosen.spec, chosen.option)
+        for name, chosen in select_variants(options).items()
+    }
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

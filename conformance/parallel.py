@@ -1,0 +1,282 @@
+"""Run the selected variants concurrently: one shard per variant, in processes of their own.
+
+Most of a case's time is waiting (server start, gates, absence windows, disconnect latency),
+so variants run side by side: each variant is a *shard*, an ``asgi-conformance run -j 1`` of
+that variant alone in a child process, with its own server process, event loop and deadlines,
+writing its own run document. At most ``jobs`` shards run at once; the slowest-looking
+variants start first so that the last one to finish is short. The shards' documents are then
+merged (:func:`conformance.report.merge.merge`) into the run's one document, exactly as a CI
+matrix's shards are: the same code judges a local run and a sharded one.
+
+Children speak the plain progress format (``[ k/N] VARIANT CASE: VERDICT (S s)``); the parent
+reads it to show one progress display and keeps everything else a child prints in that
+shard's log, shown when the shard fails to produce a document.
+
+Signals: SIGINT and SIGTERM stop the run the same way. The parent passes SIGINT to every
+running shard (each writes what it has, as an interrupted run does), waits for them, and merges
+what was written; the run's exit status is then 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from servers import HTTPProtocol, ServerSpec, _groups
+
+__all__ = ["Shard", "ShardOutcome", "default_jobs", "order_shards", "run_shards"]
+
+#: A child's line for one finished case (the plain progress format of ``run``).
+_CASE_LINE: Final = re.compile(
+    r"^\[\s*\d+/\d+\]\s+(?P<variant>\S+)\s+(?P<case>\S+?)(?: run (?P<run>\d+))?: "
+    r"(?P<verdict>[a-z-]+) \((?P<duration>[0-9.]+) s\)$"
+)
+#: A child's announcement of how many case runs it has.
+_TOTAL_LINE: Final = re.compile(r"^asgi-conformance: (?P<total>\d+) case runs? on ")
+#: How long an interrupted shard may take to write its document before it is killed.
+_INTERRUPT_GRACE: Final = 30.0
+
+
+def default_jobs() -> int:
+    """How many shards run at once by default: one per core, at least two.
+
+    A shard spends most of its time waiting on its server and its clients, so even one core
+    keeps two shards busy; more than one per core would crowd the timing judgements.
+    """
+    return max(2, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One variant run alone.
+
+    Attributes:
+        name: the variant's name.
+        option: the ``--server`` value that selects it alone (a name or a command).
+        spec: the variant.
+    """
+
+    name: str
+    option: str
+    spec: ServerSpec
+
+
+@dataclass(slots=True)
+class ShardOutcome:
+    """What one shard left: its document (if written), its status and its log."""
+
+    shard: Shard
+    document_path: Path
+    log_path: Path
+    returncode: int | None = None
+    total: int = 0
+    done: int = 0
+    seconds: float = 0.0
+
+    def tail(self, count: int = 5) -> str:
+        """The last lines the shard printed that are not progress lines."""
+        path = self.log_path
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        lines = [line for line in text.splitlines() if line.strip() and not _CASE_LINE.match(line)]
+        return "\n".join(lines[-count:])
+
+
+def order_shards(shards: Sequence[Shard]) -> list[Shard]:
+    """Slowest-looking variants first (TLS, then HTTP/2, then the rest), else as selected.
+
+    Starting the long shards first keeps the tail of the run short when there are more shards
+    than jobs (longest-processing-time-first scheduling).
+    """
+
+    def weight(shard: Shard) -> int:
+        spec = shard.spec
+        return 2 * spec.tls + (spec.protocol is not HTTPProtocol.HTTP1)
+
+    return sorted(shards, key=weight, reverse=True)
+
+
+def run_shards(
+    shards: Sequence[Shard],
+    child_args: Sequence[str],
+    *,
+    jobs: int,
+    directory: Path | None = None,
+    junit: bool = False,
+    on_case: Callable[[str, str, str, float, int], None] | None = None,
+    on_total: Callable[[str, int], None] | None = None,
+) -> tuple[list[ShardOutcome], bool]:
+    """Run every shard, at most ``jobs`` at once; their outcomes and whether interrupted.
+
+    Args:
+        shards: the shards, in start order.
+        child_args: the ``run`` arguments every shard gets (the selection but the servers).
+        jobs: how many run at once.
+        directory: where documents and logs go (a temporary directory if None; kept).
+        junit: whether each shard writes JUnit XML beside its document.
+        on_case: called with (variant, case, verdict, seconds, iteration) per finished case.
+        on_total: called with (variant, case runs) when a shard knows its size.
+    """
+    directory = directory or Path(tempfile.mkdtemp(prefix="asgi-conformance-shards-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    pending = list(shards)
+    running: dict[int, tuple[subprocess.Popen[bytes], ShardOutcome, threading.Thread]] = {}
+    outcomes: list[ShardOutcome] = []
+    interrupted = threading.Event()
+    lock = threading.Lock()
+
+    def stop(signum: int, frame: Any) -> None:
+        interrupted.set()
+        for process, _, _ in list(running.values()):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+
+    previous = {
+        s: signal.signal(s, stop)
+        for s in (signal.SIGINT, signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread()
+    }
+    try:
+        while pending or running:
+            while pending and len(running) < jobs and not interrupted.is_set():
+                shard = pending.pop(0)
+                index = len(outcomes)
+                outcome = ShardOutcome(
+                    shard,
+                    directory / f"{index:02d}-{_safe(shard.name)}.json",
+                    directory / f"{index:02d}-{_safe(shard.name)}.log",
+                )
+                outcomes.append(outcome)
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "conformance",
+                    "run",
+                    "-j",
+                    "1",
+                    "--server",
+                    shard.option,
+                    "--json",
+                    str(outcome.document_path),
+                    "--progress",
+                    "plain",
+                ]
+                if junit:
+                    argv += ["--junit", str(outcome.document_path.with_suffix(".xml"))]
+                argv += list(child_args)
+                outcome.document_path.unlink(missing_ok=True)
+                with outcome.log_path.open("wb") as log:
+                    process = _groups.spawn(argv, log_fd=log.fileno(), env=os.environ, cwd=None)
+                reader = threading.Thread(
+                    target=_follow,
+                    args=(process, outcome, lock, on_case, on_total, time.monotonic()),
+                    daemon=True,
+                )
+                reader.start()
+                running[index] = (process, outcome, reader)
+            if pending and interrupted.is_set():
+                pending.clear()
+            finished = [i for i, (p, _, _) in running.items() if p.poll() is not None]
+            for index in finished:
+                process, outcome, reader = running.pop(index)
+                reader.join()
+                outcome.returncode = process.returncode
+                _groups.forget(process.pid)
+            if not finished:
+                _wait_any([p for p, _, _ in running.values()])
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for process, outcome, reader in running.values():
+            _reap(process)
+            reader.join(timeout=5)
+            outcome.returncode = process.returncode
+    return outcomes, interrupted.is_set()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60]
+
+
+def _follow(
+    process: subprocess.Popen[bytes],
+    outcome: ShardOutcome,
+    lock: threading.Lock,
+    on_case: Callable[[str, str, str, float, int], None] | None,
+    on_total: Callable[[str, int], None] | None,
+    started: float,
+) -> None:
+    """Follow a shard's log as it is written; report its progress lines."""
+    with outcome.log_path.open("r", encoding="utf-8", errors="replace") as log:
+        partial = ""
+        while True:
+            exited = process.poll() is not None
+            chunk = log.read()
+            if not chunk:
+                if exited:
+                    break
+                time.sleep(0.02)
+                continue
+            partial += chunk
+            *lines, partial = partial.split("\n")
+            for line in lines:
+                _note(line, outcome, lock, on_case, on_total)
+        if partial:
+            _note(partial, outcome, lock, on_case, on_total)
+    outcome.seconds = time.monotonic() - started
+
+
+def _note(
+    text: str,
+    outcome: ShardOutcome,
+    lock: threading.Lock,
+    on_case: Callable[[str, str, str, float, int], None] | None,
+    on_total: Callable[[str, int], None] | None,
+) -> None:
+    found = _CASE_LINE.match(text)
+    if found is not None:
+        outcome.done += 1
+        if on_case is not None:
+            with lock:
+                on_case(
+                    found["variant"],
+                    found["case"],
+                    found["verdict"],
+                    float(found["duration"]),
+                    int(found["run"] or 1),
+                )
+        return
+    total = _TOTAL_LINE.match(text)
+    if total is not None:
+        outcome.total = int(total["total"])
+        if on_total is not None:
+            with lock:
+                on_total(outcome.shard.name, outcome.total)
+
+
+def _wait_any(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Sleep until a process ends (polled: subprocess has no wait-for-any)."""
+    deadline = time.monotonic() + 0.2
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            return
+        time.sleep(0.02)
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    """Wait for an interrupted shard to write its document; kill its group past the grace."""
+    try:
+        process.wait(timeout=_INTERRUPT_GRACE)
+    except subprocess.TimeoutExpired:
+        _groups.signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+    _groups.forget(process.pid)

@@ -1,0 +1,95 @@
+"""Concurrent runs: each variant a shard in a process of its own, merged into one run; SIGTERM.
+
+Real runs of the command line on two uvicorn variants, kept to one or a few cases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from conformance.report.model import validate
+from conformance.selection import select_variants
+
+VARIANTS = "uvicorn-h11,uvicorn-httptools"
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "conformance", "run", "--progress", "plain", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ},
+    )
+
+
+def test_exact_variant_selection_and_server_selection() -> None:
+    assert list(select_variants(["=granian"])) == ["granian"]
+    assert set(select_variants(["granian"])) >= {"granian", "granian-h2c"}
+    assert list(select_variants([VARIANTS])) == ["uvicorn-h11", "uvicorn-httptools"]
+
+
+@pytest.mark.slow
+def test_variants_run_side_by_side_into_one_run(tmp_path: Path) -> None:
+    process = _start(
+        tmp_path,
+        "-j",
+        "2",
+        "--server",
+        VARIANTS,
+        "--case",
+        "streaming/chunks-flushed",
+        "--json",
+        "run.json",
+        "--junit",
+        "run.xml",
+    )
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, out
+    assert "asgi-conformance: 2 variants, 2 at a time: uvicorn-h11, uvicorn-httptools" in out
+    assert "exit status 0: every result matched the expectations" in out
+    document = json.loads((tmp_path / "run.json").read_text())
+    validate(document)
+    assert [v["name"] for v in document["variants"]] == ["uvicorn-h11", "uvicorn-httptools"]
+    assert {(r["variant"], r["verdict"]) for r in document["results"]} == {
+        ("uvicorn-h11", "pass"),
+        ("uvicorn-httptools", "pass"),
+    }
+    shards = document["run"]["shards"]
+    assert sorted(v for s in shards for v in s["variants"]) == ["uvicorn-h11", "uvicorn-httptools"]
+    # the two shards overlapped in time: the run took less than their sum
+    assert document["run"]["duration"] < sum(s["duration"] for s in shards)
+    cases = ElementTree.parse(tmp_path / "run.xml").getroot().iter("testcase")
+    assert len(list(cases)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path, jobs: str) -> None:
+    """A CI timeout's SIGTERM: the summary, the documents, exit status 2 (interrupted)."""
+    process = _start(
+        tmp_path, "-j", jobs, "--server", VARIANTS, "--family", "streaming", "--json", "run.json"
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("["):  # the first case finished: the run is under way
+            break
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=120)
+    out = "".join(lines) + rest
+    assert process.returncode == 2, out
+    assert "exit status 2: the harness failed: the run was interrupted" in out
+    document = json.loads((tmp_path / "run.json").read_text())
+    assert document["run"]["exit_code"] == 2
+    assert document["results"], "the cases that finished are in the document"
