@@ -17,27 +17,43 @@ A field is split on at most its first two colons, so in ``{ts:datetime:%Y-%m-%dT
 argument is ``%Y-%m-%dT%H:%M:%S``. A field is always a whole segment: ``a{x}``, ``{x}.{y}`` and any
 other stray brace are errors. Every error raises :class:`RouteTemplateError` from ``add()``.
 
-Built-in converters (a value that does not convert means "this route does not match"):
+Built-in converters (a value that does not convert means "this route does not match"). Every
+converter but ``str`` and ``path`` accepts exactly the ASCII spelling below: ``int()``,
+``float()``, ``strptime`` and ``fromisoformat`` alone would also take full-width or Arabic-Indic
+digits, spaces, underscores, single-digit months and any separator character.
 
-=====================  ==========================================================================
-``{x}``, ``{x:str}``   any non-empty segment, unchanged
-``{x:int}``            ``-?[0-9]+`` (ASCII digits only: no space, ``+``, ``_``) → ``int``
-``{x:float}``          ``-?[0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)?`` whose value is finite → ``float``
-``{x:uuid}``           the canonical 8-4-4-4-12 hex form, either case → ``uuid.UUID``
-``{x:datetime}``       exactly what :meth:`datetime.datetime.fromisoformat` accepts (on Python
-                       3.11: ``2024-01-02``, ``20240102``, ``2024-W01-2``, a time after any single
-                       separator character, fractions, ``Z`` or ``±HH:MM[:SS[.ffffff]]``)
-``{x:datetime:FMT}``   exactly what :meth:`datetime.datetime.strptime` accepts with ``FMT``; a
-                       format that strptime rejects, or whose output contains ``/``, is an error
-``{x:path}``           the catch-all: the rest of the path, may be empty (see below)
-``{path}``             the same as ``{path:path}``; write ``{path:str}`` for one segment
-=====================  ==========================================================================
+=======================  ========================================================================
+``{x}``, ``{x:str}``     any non-empty segment, unchanged
+``{x:int}``              ``-?[0-9]+`` → ``int``
+``{x:float}``            ``-?[0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)?`` whose value is finite → ``float``
+``{x:uuid}``             the canonical 8-4-4-4-12 hex form, either case → ``uuid.UUID``
+``{x:datetime}``         ASCII that :meth:`datetime.datetime.fromisoformat` accepts (on Python
+                         3.11: ``2024-01-02``, ``20240102``, ``2024-W01-2``, a time after an ASCII
+                         separator, fractions, ``Z`` or ``±HH:MM[:SS[.ffffff]]``)
+``{x:datetime:FMT}``     exactly what :meth:`datetime.datetime.strftime` writes with ``FMT``: ASCII
+                         that :meth:`~datetime.datetime.strptime` reads and that formats back to
+                         the same text, so ``%m`` takes ``01`` but not ``1``, and ``%Y`` takes
+                         the years 1000-9999; a format that strptime rejects, that does not read
+                         back what it writes (``%Z``, ``%U``), or whose output contains ``/``, is
+                         an error at ``add()``
+``{x:path}``             the catch-all: the rest of the path, may be empty (see below)
+``{x:path:safe}``        the catch-all, refused if it could leave a directory (see below)
+``{path}``               the same as ``{path:path}``; write ``{path:str}`` for one segment
+=======================  ========================================================================
 
 The catch-all must be the last segment. It captures everything after the ``/`` that precedes it,
 so ``/ui/{rest:path}`` matches ``/ui/`` (rest ``''``) and ``/ui/a/b`` (rest ``'a/b'``), but not
 ``/ui``. ``{path}`` is a catch-all as bareASGI's documentation promises (its code makes it a plain
 ``str`` field). ``Router(converters=...)`` adds converters or replaces built-in ones; a replaced
 ``str`` or ``path`` converter then serves ``{x}`` or ``{path}``.
+
+The risk of ``{x:path}``: the server has already percent-decoded the path, so ``/files/%2e%2e/x``
+and ``/files/..%2fetc`` arrive as ``/files/../x`` and ``/files/../etc``, and an app that joins
+the value to a directory (``root / rest``) serves whatever the process can read. ``{x:path:safe}``
+matches only a relative path that stays below where it is joined: no ``.`` or ``..`` segment, no
+empty segment (so no leading ``/``, which would make it absolute), no backslash and no NUL; one
+trailing ``/`` is allowed. Symbolic links are not followed: a link below the directory can still
+lead out of it. Never percent-decode the value again (``%252e`` arrives as the text ``%2e``).
 
 Matching
 ========
@@ -151,14 +167,33 @@ class StrConverter:
 
 
 class PathConverter:
-    """The catch-all's remainder, unchanged. The converter of ``{x:path}`` and ``{path}``."""
+    """The catch-all's remainder. The converter of ``{x:path}``, ``{path}`` and ``{x:path:safe}``.
+
+    Attributes:
+        safe: Whether values that could leave a directory are refused (the ``safe`` argument).
+    """
 
     def __init__(self, argument: str | None = None) -> None:
-        _takes_no_argument("path", argument)
+        if argument not in (None, "safe"):
+            raise ValueError(f"the path converter takes no argument but 'safe', got {argument!r}")
+        self.safe = argument == "safe"
 
     def convert(self, value: str) -> str:
-        """Return ``value`` unchanged."""
+        """Return ``value`` unchanged; when ``safe``, refuse ``..`` and the like (module docs)."""
+        if self.safe and value:
+            if "\\" in value or "\0" in value:
+                raise ValueError(f"not a safe relative path: {value!r}")
+            parts = value.split("/")
+            if not parts[-1]:
+                parts.pop()  # one trailing slash
+            for part in parts:
+                if part in _UNSAFE_SEGMENTS:
+                    raise ValueError(f"not a safe relative path: {value!r}")
         return value
+
+
+#: Segments a safe path never has: an empty one (a leading slash makes it absolute), "." and "..".
+_UNSAFE_SEGMENTS: Final = frozenset({"", ".", ".."})
 
 
 class IntConverter:
@@ -229,16 +264,26 @@ class DateTimeConverter:
                     " which a path segment never contains"
                 )
             try:
-                datetime.strptime(sample, argument)
+                back = datetime.strptime(sample, argument).strftime(argument)
             except ValueError as exc:
                 raise ValueError(f"bad datetime format {argument!r}: {exc}") from None
+            if back != sample:
+                raise ValueError(
+                    f"the datetime format {argument!r} does not read back what it writes"
+                    f" ({sample!r} becomes {back!r})"
+                )
         self.format = argument
 
     def convert(self, value: str) -> datetime:
-        """Parse ``value`` with ``fromisoformat`` or ``strptime``."""
+        """Parse ``value`` with ``fromisoformat``, or ``strptime`` and check it is canonical."""
+        if not value.isascii():
+            raise ValueError(f"not an ASCII datetime: {value!r}")
         if self.format is None:
             return datetime.fromisoformat(value)
-        return datetime.strptime(value, self.format)
+        parsed = datetime.strptime(value, self.format)
+        if parsed.strftime(self.format) != value:
+            raise ValueError(f"not exactly in the format {self.format!r}: {value!r}")
+        return parsed
 
 
 #: The converters every router knows, by name.
@@ -254,8 +299,6 @@ BUILTIN_CONVERTERS: Final[Mapping[str, ConverterFactory]] = MappingProxyType(
 )
 
 _CATCH_ALL: Final = "path"
-# Converters whose convert() is the identity: find() skips the call.
-_IDENTITY_CONVERTERS: Final = (StrConverter, PathConverter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,9 +452,11 @@ class _Variable(Generic[T]):
         self.name = field.name
         self.template = template
         self.catch_all = field.catch_all
-        self.convert: Callable[[str], object] | None = (
-            None if type(field.converter) in _IDENTITY_CONVERTERS else field.converter.convert
+        converter = field.converter
+        identity = type(converter) is StrConverter or (
+            type(converter) is PathConverter and not converter.safe
         )
+        self.convert: Callable[[str], object] | None = None if identity else converter.convert
         self.node: _Node[T] = _Node()
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
+from hypothesis import given, strategies as st
 
 from reference_app import (
     App,
@@ -20,7 +22,7 @@ from reference_app import (
     Response,
     URLEncodedFormHandler,
 )
-from reference_app.media import DEFAULT_MEDIA_TYPE, Handlers
+from reference_app.media import DEFAULT_MEDIA_TYPE, Handlers, check_depth
 from reference_app.testing import ASGIDriver, Result
 
 JSON = "application/json"
@@ -474,3 +476,172 @@ def test_form_handler_serialize() -> None:
 def test_form_handler_keep_blank() -> None:
     assert URLEncodedFormHandler().deserialize(b"a=&b=1", FORM) == {"a": "", "b": "1"}
     assert URLEncodedFormHandler(keep_blank=False).deserialize(b"a=&b=1", FORM) == {"b": "1"}
+
+
+# -- hostile JSON: nothing a client sends reaches a 500 -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        pytest.param(b"[" * 973 + b"]" * 973, "nested deeper than 128 levels", id="deep-array"),
+        pytest.param(b'{"a":' * 50000, "nested deeper than 128 levels", id="deep-object"),
+        pytest.param(b"[" * 129 + b"]" * 129, "nested deeper than 128 levels", id="129-levels"),
+        pytest.param(b"[" * 100_000, "nested deeper than 128 levels", id="unclosed"),
+        pytest.param(b'"\\ud800"', "lone surrogate", id="lone-high-surrogate"),
+        pytest.param(b'{"\\udc00": 1}', "lone surrogate", id="lone-low-surrogate-key"),
+        pytest.param(b'["\\ude00\\ud83d"]', "lone surrogate", id="pair-reversed"),
+        pytest.param(b'"\xed\xa0\x80"', "can't decode byte 0xed", id="utf8-encoded-surrogate"),
+        pytest.param(b"NaN", "NaN is not a JSON number", id="nan"),
+        pytest.param(b"[Infinity]", "Infinity is not a JSON number", id="infinity"),
+        pytest.param(b'{"x": -Infinity}', "-Infinity is not a JSON number", id="minus-infinity"),
+        pytest.param(b"1e99999", "1e99999 is too large for a number", id="overflow"),
+        pytest.param(b"[-1" + b"0" * 400 + b".5]", "is too large for a number", id="long-float"),
+        pytest.param(b"1" * 5000, "integer string conversion", id="huge-int"),
+        pytest.param('"x"'.encode("utf-16"), "can't decode byte", id="utf-16"),
+    ],
+)
+def test_hostile_json_is_a_400_with_a_readable_description(body: bytes, problem: str) -> None:
+    result = post(Echo(), body)
+    assert result.status == 400
+    assert result.json()["title"] == "Malformed request body"
+    assert problem in result.json()["description"]
+
+
+def _nested(levels: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("body", "media"),
+    [
+        pytest.param(
+            b"[" * 128 + b"]" * 128,
+            _nested(128),
+            id="128-levels",
+        ),
+        pytest.param(b'["' + b"[" * 500 + b'"]', ["[" * 500], id="brackets-in-a-string"),
+        pytest.param(b'["\\"' + b"{" * 500 + b'"]', ['"' + "{" * 500], id="escaped-quote"),
+        pytest.param(b'["\\ud83d\\ude00", "\\\\ud800"]', ["\U0001f600", "\\ud800"], id="pairs"),
+        pytest.param(b"[1e308, -0.0, 1E-400]", [1e308, -0.0, 0.0], id="finite-floats"),
+        pytest.param(b'\xef\xbb\xbf{"bom": 1}', {"bom": 1}, id="utf-8-bom"),
+        pytest.param(
+            json.dumps([{"i": i} for i in range(300)]).encode(),
+            [{"i": i} for i in range(300)],
+            id="many-shallow-objects",
+        ),
+    ],
+)
+def test_deep_enough_and_odd_but_valid_json_is_parsed(body: bytes, media: object) -> None:
+    result = post(Echo(), body)
+    assert result.status == 200, result.body[:200]
+    assert result.json() == {"media": media}
+
+
+def test_the_depth_limit_is_a_handler_option() -> None:
+    app = App(media_handlers={JSON: JSONHandler(max_depth=2)})
+    assert post(Echo(), b"[[1]]", app=app).status == 200
+    app = App(media_handlers={JSON: JSONHandler(max_depth=2)})
+    result = post(Echo(), b"[[[1]]]", app=app)
+    assert result.status == 400
+    assert "nested deeper than 2 levels" in result.json()["description"]
+    with pytest.raises(ValueError, match="max_depth must be at least 1"):
+        JSONHandler(max_depth=0)
+
+
+def test_the_depth_limit_applies_to_a_custom_loads_too() -> None:
+    calls: list[bytes] = []
+
+    def loads(data: bytes) -> object:
+        calls.append(data)
+        return json.loads(data)
+
+    handler = JSONHandler(loads=loads, max_depth=3)
+    with pytest.raises(ValueError, match="nested deeper than 3 levels"):
+        handler.deserialize(b"[[[[1]]]]", JSON)
+    assert calls == []
+
+
+def test_a_recursion_error_from_the_parser_is_a_value_error() -> None:
+    def loads(data: bytes) -> object:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        JSONHandler(loads=loads).deserialize(b"[]", JSON)
+
+
+def test_allow_nan_accepts_and_emits_what_python_json_does() -> None:
+    handler = JSONHandler(allow_nan=True)
+    parsed = handler.deserialize(b'[NaN, Infinity, 1e99999, "\\ud800"]', JSON)
+    assert isinstance(parsed, list)
+    assert math.isnan(parsed[0])
+    assert parsed[1:] == [math.inf, math.inf, "\ud800"]
+    assert handler.serialize([math.inf, -math.inf], JSON) == b"[Infinity,-Infinity]"
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, {"k": [-math.inf]}])
+def test_nan_and_infinities_are_never_emitted_by_default(
+    value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        JSONHandler().serialize(value, JSON)
+
+    class Media:
+        async def on_get(self, req: Request, resp: Response) -> None:
+            resp.media = value
+
+    app = App()
+    app.add_route("/", Media())
+    result = asyncio.run(ASGIDriver(app).get("/"))
+    assert result.status == 500  # the app's own data: not JSON, so never sent
+    assert b"NaN" not in result.body
+    assert b"Infinity" not in result.body
+
+
+def test_a_lone_surrogate_in_resp_media_goes_out_escaped() -> None:
+    class Media:
+        async def on_get(self, req: Request, resp: Response) -> None:
+            resp.media = {"k": "a\ud800b", "\udfff": "é"}
+
+    app = App()
+    app.add_route("/", Media())
+    result = asyncio.run(ASGIDriver(app).get("/"))
+    assert result.status == 200
+    assert result.body == '{"k":"a\\ud800b","\\udfff":"é"}'.encode()
+    assert result.header("content-length") == str(len(result.body))
+    assert json.loads(result.body) == {"k": "a\ud800b", "\udfff": "é"}
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet='[]{}"\\ab\u00e9', max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=3), children, max_size=3)
+    ),
+    max_leaves=25,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@given(value=JSON_VALUES, limit=st.integers(min_value=1, max_value=6), ascii=st.booleans())
+def test_check_depth_agrees_with_the_parsed_depth(value: object, limit: int, ascii: bool) -> None:
+    data = json.dumps(value, ensure_ascii=ascii).encode()
+    if _depth(value) > limit:
+        with pytest.raises(ValueError, match=f"nested deeper than {limit} levels"):
+            check_depth(data, limit)
+    else:
+        check_depth(data, limit)

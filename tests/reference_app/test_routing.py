@@ -7,6 +7,8 @@ as fixed here. The property tests at the end check the converters against indepe
 from __future__ import annotations
 
 import math
+import os
+import pathlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -593,12 +595,15 @@ def oracle(prefix: str, segment: str) -> object | None:
             c in "0123456789abcdefABCDEF" for c in "".join(groups)
         )
         return uuid.UUID(segment) if ok else None
+    if not segment.isascii():
+        return None
     try:
         if prefix == "d":
             return datetime.fromisoformat(segment)
-        return datetime.strptime(segment, ISO_FORMAT)
+        parsed = datetime.strptime(segment, ISO_FORMAT)
     except ValueError:
         return None
+    return parsed if parsed.strftime(ISO_FORMAT) == segment else None
 
 
 NEAR_MISSES = st.sampled_from(
@@ -606,6 +611,7 @@ NEAR_MISSES = st.sampled_from(
         *[" 7", "7 ", "+7", "1_000", "\u0667", "nan", "inf", "-inf", "1e999", ".5", "5.", "1e"],
         *[UUID_TEXT.upper(), UUID_TEXT.replace("-", ""), f"{{{UUID_TEXT}}}", UUID_TEXT + "\n"],
         *["2024-01-02", "2024-01-02T03:04:05", "2024-01-02T03:04:05Z", "2024-02-30", "Z", "--1"],
+        *["2024-1-2T3:4:5", "\uff12024-01-02T03:04:05", "2024-01-02\u00e903:04:05", "0999-01-02"],
     ]
 )
 SEGMENTS = st.one_of(
@@ -726,3 +732,85 @@ def test_literal_over_variable_precedence_ignores_insertion_order(order: list[st
     for path, template, params in PRECEDENCE_EXPECTATIONS:
         assert_found(router.find(path), template, params)
     assert router.find("/a") is None
+
+
+# --- hostile segments: exactly the ASCII forms, and a catch-all that stays below its directory ----
+
+
+@pytest.mark.parametrize(
+    ("template", "segment"),
+    [
+        pytest.param("/d/{v:datetime:%Y-%m-%d}", "\uff12024-01-01", id="format-full-width-digit"),
+        pytest.param("/d/{v:datetime:%Y-%m-%d}", "2024-1-1", id="format-one-digit-month"),
+        pytest.param("/d/{v:datetime:%Y-%m-%d}", "\u0662\u0660\u0662\u0664-01-01", id="arabic"),
+        pytest.param("/d/{v:datetime:%b %Y}", "JAN 2024", id="format-month-name-case"),
+        pytest.param("/d/{v:datetime}", "2024-01-02\u00e903:04", id="iso-non-ascii-separator"),
+        pytest.param("/d/{v:int}", "\uff14\uff12", id="int-full-width"),
+        pytest.param("/d/{v:float}", "\uff11.5", id="float-full-width"),
+    ],
+)
+def test_converters_refuse_what_is_not_their_ascii_form(template: str, segment: str) -> None:
+    assert router_of(template).find(f"/d/{segment}") is None
+
+
+def test_a_canonical_datetime_still_matches_its_format() -> None:
+    router = router_of("/d/{v:datetime:%Y-%m-%d}", "/m/{v:datetime:%b %Y}")
+    assert_found(
+        router.find("/d/2024-01-01"), "/d/{v:datetime:%Y-%m-%d}", {"v": datetime(2024, 1, 1)}
+    )
+    assert_found(router.find("/m/Jan 2024"), "/m/{v:datetime:%b %Y}", {"v": datetime(2024, 1, 1)})
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        pytest.param("/{x:datetime:%Z}", "does not read back what it writes", id="tz-name"),
+        pytest.param("/{x:datetime:%Y %U}", "does not read back what it writes", id="week"),
+    ],
+)
+def test_a_format_that_does_not_read_back_is_an_error(template: str, problem: str) -> None:
+    with pytest.raises(RouteTemplateError, match=problem):
+        router_of(template)
+
+
+SAFE = "/files/{rest:path:safe}"
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        pytest.param("../../etc/passwd", id="dot-dot"),
+        pytest.param("a/../../b", id="dot-dot-inside"),
+        pytest.param("..", id="only-dot-dot"),
+        pytest.param("a/..", id="dot-dot-last"),
+        pytest.param("./a", id="dot"),
+        pytest.param("/etc/passwd", id="absolute"),
+        pytest.param("a//b", id="empty-segment"),
+        pytest.param("..\\..\\windows", id="backslash"),
+        pytest.param("a\0b", id="nul"),
+    ],
+)
+def test_a_safe_catch_all_refuses_paths_that_leave_the_directory(rest: str) -> None:
+    # The server decodes %2e%2e and ..%2f before routing: the router sees these forms.
+    assert router_of(SAFE).find(f"/files/{rest}") is None
+    assert router_of("/files/{rest:path}").find(f"/files/{rest}") is not None  # the risk
+
+
+@pytest.mark.parametrize(
+    "rest", ["", "a", "a/b.txt", "a/b/", "..a/b..", "%2e%2e", "...", ".hidden/x"]
+)
+def test_a_safe_catch_all_keeps_relative_paths(rest: str) -> None:
+    assert_found(router_of(SAFE).find(f"/files/{rest}"), SAFE, {"rest": rest})
+
+
+@given(st.lists(st.text(st.characters(exclude_characters="/"), max_size=4), max_size=5))
+def test_a_safe_catch_all_never_yields_a_path_outside_its_root(segments: list[str]) -> None:
+    found = router_of(SAFE).find("/files/" + "/".join(segments))
+    if found is not None:
+        rest = found[1]["rest"]
+        assert isinstance(rest, str)
+        root = pathlib.PurePosixPath("/srv/root")
+        joined = os.path.normpath(root / rest)
+        assert joined == str(root) or joined.startswith(f"{root}/")
+        assert "\0" not in rest
+        assert "\\" not in rest
