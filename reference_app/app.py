@@ -297,6 +297,7 @@ class App:
         params: dict[str, Any] = {}
         head = False
         try:
+            declares_length = _scan_headers(scope["headers"])
             lifespan = self.lifespan
             if lifespan.kept_state is not None or (not lifespan.observed and lifespan.startup):
                 await self._fallback_state(scope)
@@ -317,7 +318,7 @@ class App:
             limit = req._max_body_size
             if (
                 limit is not None
-                and _declares_length(scope["headers"])
+                and declares_length
                 and (length := req.content_length) is not None
                 and length > limit
             ):
@@ -437,13 +438,24 @@ class App:
         scope["state"] = dict(state)
 
 
-def _declares_length(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a header is named Content-Length: a request without one (most GETs) then needs
-    no header dict for the 413 check."""
-    for name, _ in headers:  # noqa: SIM110 - a plain loop: any() over a generator costs more
-        if len(name) == 14 and name.lower() == b"content-length":
-            return True
-    return False
+def _scan_headers(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a header is named Content-Length (a request without one, most GETs, then needs
+    no header dict for the 413 check).
+
+    Raises:
+        HTTPBadRequest: more than one Host header (RFC 9112 §3.2: a server MUST answer 400; a
+            server that lets them through would make ``req.url`` ``http://a, b/...``).
+    """
+    length = host = False
+    for name, _ in headers:
+        size = len(name)
+        if size == 4 and name.lower() == b"host":
+            if host:
+                raise HTTPBadRequest(description="The request has more than one Host header.")
+            host = True
+        elif size == 14 and name.lower() == b"content-length":
+            length = True
+    return length
 
 
 async def _render_http_error(

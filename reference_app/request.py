@@ -26,6 +26,9 @@ from .types import Receive, Scope
 __all__ = ["Context", "Request"]
 
 _UNSET: Final[Any] = object()
+#: Digits of the longest Content-Length taken (19: up to 9.2 EB, an int64); ``int()`` of a few
+#: thousand digits would raise ValueError, a 500.
+_MAX_LENGTH_DIGITS: Final = 19
 
 
 class Context:
@@ -153,9 +156,15 @@ class Request:
 
     @property
     def host(self) -> str:
-        """The Host header (``:authority`` on HTTP/2), else the server address."""
+        """The Host header (``:authority`` on HTTP/2), else the server address.
+
+        Raises:
+            HTTPInvalidHeader: (400) more than one Host header, or a comma in it (RFC 9112 §3.2).
+        """
         host = self.get_header("host")
         if host:
+            if "," in host:
+                raise HTTPInvalidHeader("Host", "more than one host")
             return host
         server = self.scope.get("server")
         if not server:
@@ -250,7 +259,13 @@ class Request:
             return None
         value = value.strip()
         if not value.isascii() or not value.isdigit():
-            raise HTTPInvalidHeader("Content-Length", f"{value!r} is not a non-negative integer")
+            raise HTTPInvalidHeader(
+                "Content-Length", f"{value[:40]!r} is not a non-negative integer"
+            )
+        if len(value) > _MAX_LENGTH_DIGITS and len(value.lstrip("0")) > _MAX_LENGTH_DIGITS:
+            raise HTTPInvalidHeader(
+                "Content-Length", f"{value[:40]!r}... is not a length any body has"
+            )
         return int(value)
 
     @property

@@ -392,3 +392,51 @@ def test_wait_disconnect_discards_the_body_then_blocks_until_the_client_leaves(
     assert events == [f"returned after {len(body)} body bytes"]
     assert result.disconnected
     assert result.status == 0  # the late response reached no one
+
+
+# -- hostile headers ----------------------------------------------------------------------------
+
+
+class _URL:
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.text = req.url
+
+
+def test_two_host_headers_are_a_400_before_anything_runs() -> None:
+    app = App()
+    app.add_route("/", _URL())
+    result = request(app, "GET", "/", headers=[("host", "a"), ("host", "b")])
+    assert result.status == 400
+    assert result.json() == {
+        "title": "Bad Request",
+        "description": "The request has more than one Host header.",
+    }
+    # also where no route matches: the request is malformed before it is anything else
+    assert request(app, "GET", "/nowhere", headers=[("host", "a"), ("Host", "a")]).status == 400
+    assert request(app, "GET", "/", headers=[("host", "a")]).text == "http://a/"
+
+
+def test_a_host_with_a_comma_is_refused_by_the_accessor() -> None:
+    req = make_request(headers=[("host", "a"), ("host", "b")])
+    with pytest.raises(HTTPInvalidHeader, match="Host: more than one host"):
+        _ = req.url
+
+
+@pytest.mark.parametrize(
+    ("value", "length"),
+    [
+        pytest.param("9" * 19, int("9" * 19), id="19-digits"),
+        pytest.param("0" * 30 + "7", 7, id="leading-zeros"),
+    ],
+)
+def test_long_content_lengths_that_are_numbers(value: str, length: int) -> None:
+    assert make_request(headers=[("content-length", value)]).content_length == length
+
+
+@pytest.mark.parametrize("digits", [20, 5000], ids=["20-digits", "5000-digits"])
+def test_a_content_length_no_body_has_is_a_400_not_a_500(digits: int) -> None:
+    app = App(max_body_size=None)
+    app.add_route("/", _Reader())
+    result = request(app, "POST", "/", headers=[("content-length", "1" * digits)], body=b"x")
+    assert result.status == 400
+    assert "is not a length any body has" in result.json()["description"]
