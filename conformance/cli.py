@@ -122,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
         "least 2; -j 1 runs them one after the other in this process)",
     )
     run.add_argument("--startup-timeout", type=float, metavar="S", help="seconds to first answer")
+    run.add_argument(
+        "--server-version",
+        metavar="VERSION",
+        help="the version of servers given as commands (default: what COMMAND --version prints)",
+    )
     run.add_argument("--case-timeout", type=float, metavar="S", help="the deadline of one case")
     run.add_argument(
         "--progress",
@@ -163,7 +168,12 @@ def _parser() -> argparse.ArgumentParser:
         "reason, 2 bad input.",
     )
     update.add_argument("run_json", metavar="RUN.json")
-    update.add_argument("--expectations", metavar="DIR", help="the manifests (default: the run's)")
+    update.add_argument(
+        "--expectations",
+        metavar="DIR",
+        help="the manifests to write, made if missing (default: the run's own folder, or "
+        f"./{UPDATE_DIRECTORY}/ when the run used the bundled ones)",
+    )
     update.add_argument("--reason", help="the reason of every new entry not given one otherwise")
     update.add_argument(
         "--reason-for",
@@ -303,7 +313,7 @@ def _pytest_args(args: argparse.Namespace, ini: Path) -> list[str]:
         words.append("--no-expectations")
     elif args.expectations:
         directory = Path(args.expectations)
-        if not directory.is_dir():
+        if directory.exists() and not directory.is_dir():
             raise _Fail(f"--expectations {directory}: not a directory")
         words += ["--expectations", str(directory.resolve())]
     return [*words, *targets]
@@ -323,6 +333,10 @@ def _run(args: argparse.Namespace) -> int:
     jobs = default_jobs() if args.workers is None else args.workers
     if jobs < 1:
         raise _Fail("-j needs a count of at least 1")
+    _targets(args)  # the families and cases exist
+    for target in (args.json, args.junit, args.html, args.markdown):
+        if target and target != "-":
+            _check_writable(Path(target))
     out = _terminal()
     mode = args.progress
     if mode == "auto":
@@ -340,6 +354,19 @@ def _run(args: argparse.Namespace) -> int:
         return _run_here(args, out, mode)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, before the run, a report path that could not be written after it."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise _Fail(f"cannot write {path}: {error.strerror or error}") from None
+    if not existed:
+        path.unlink()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -365,6 +392,8 @@ def _child_args(args: argparse.Namespace) -> list[str]:
         words += ["--verify", str(args.verify)]
     if args.startup_timeout is not None:
         words += ["--startup-timeout", str(args.startup_timeout)]
+    if args.server_version:
+        words += ["--server-version", args.server_version]
     if args.case_timeout is not None:
         words += ["--case-timeout", str(args.case_timeout)]
     gate = getattr(args, "gate", None)
@@ -424,7 +453,7 @@ def _run_shards(
     command = shlex.join(["asgi-conformance", *args.argv])
     if not documents:
         first = errors[0]["message"] if errors else "no shard ran"
-        print(f"asgi-conformance: {first}", file=out)
+        print(f"asgi-conformance: {first}", file=sys.stderr)
         return 2
     try:
         document = merge(documents, command=command)
@@ -474,6 +503,8 @@ def _run_here(args: argparse.Namespace, out: IO[str], mode: str) -> int:
             words += ["--verify", str(args.verify)]
         if args.startup_timeout is not None:
             words += ["--startup-timeout", str(args.startup_timeout)]
+        if args.server_version:
+            words += ["--server-version", args.server_version]
         if args.case_timeout is not None:
             words += ["--case-timeout", str(args.case_timeout)]
         if args.json:
@@ -730,7 +761,9 @@ class _Progress:
             self._print(f"\n{error['kind']} error in {error.get('where', '')}:\n{error['message']}")
         for variant in document["variants"]:
             if variant.get("error"):
-                self._print(f"{variant['name']} did not start: {variant['error']}")
+                self._print(f"\n{variant['name']} did not start: {variant['error']}")
+                for line in (variant.get("error_log") or "").splitlines()[-6:]:
+                    self._print(f"  | {line}")
             stop = variant.get("stop") or {}
             if stop.get("graceful") is False:
                 self._print(
@@ -868,14 +901,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
-    from .expectations import DEFAULT_DIRECTORY, ExpectationError
+    from .expectations import ExpectationError
     from .report import update
 
     document = _load(args.run_json)
-    recorded = document["run"].get("expectations")
-    directory = Path(args.expectations or recorded or DEFAULT_DIRECTORY)
-    if not directory.is_dir():
-        raise _Fail(f"{directory}: not a directory")
+    directory = _update_directory(args.expectations, document["run"].get("expectations"))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _Fail(f"cannot make {directory}: {error.strerror or error}") from None
     interactive = args.interactive if args.interactive is not None else sys.stdin.isatty()
     reasons = {key: text for key, text in args.reason_for}
     try:
@@ -909,6 +943,22 @@ def _update(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+#: Where update-expectations writes when neither --expectations nor the run names a folder
+#: of the user's: never into the installed package.
+UPDATE_DIRECTORY: Final = "asgi-conformance-expectations"
+
+
+def _update_directory(given: str | None, recorded: str | None) -> Path:
+    """The manifests folder to update: given, else the run's own unless it is the bundled one."""
+    from .expectations import DEFAULT_DIRECTORY
+
+    if given:
+        return Path(given)
+    if recorded and Path(recorded).resolve() != DEFAULT_DIRECTORY.resolve():
+        return Path(recorded)
+    return Path(UPDATE_DIRECTORY)
 
 
 def _ask(variant: str, result: Mapping[str, Any]) -> tuple[str, str | None]:

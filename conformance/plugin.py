@@ -62,7 +62,7 @@ from servers import HarnessError, RunningServer, ServerSpec, launch
 from . import evidence
 from .cases import FAMILIES, REGISTRY, Case
 from .client import Observer
-from .expectations import DEFAULT_DIRECTORY, Expectation, load_all
+from .expectations import DEFAULT_DIRECTORY, Expectation, ExpectationError, load_all
 from .judge import (
     MAX_FAILURE,
     NOT_APPLICABLE,
@@ -72,7 +72,7 @@ from .judge import (
     judge,
 )
 from .report.model import Verdict, build_document, manifest_lines
-from .selection import select_variants
+from .selection import select_variants, variant_version
 
 __all__ = [
     "CASE_TIMEOUT",
@@ -95,6 +95,8 @@ DEFAULT_APP: Final = "conformance.contract:app"
 SUITES: Final = "conformance.suites"
 
 _MAX_LOG_LINES: Final = 200
+#: How many of a server's last log lines say why it did not start.
+_START_LOG_LINES: Final = 12
 _OBSERVATION_DEADLINE: Final = 3.0
 
 
@@ -109,7 +111,9 @@ class _Variant:
     startup_seconds: float | None = None
     log_path: str | None = None
     error: str | None = None
+    error_log: str | None = None
     stop: dict[str, Any] | None = None
+    given_version: str | None = None
 
     def document(self, manifests: Path | None) -> dict[str, Any]:
         manifest = None
@@ -118,7 +122,7 @@ class _Variant:
         return {
             "name": self.spec.name,
             "server": self.spec.server,
-            "version": self.spec.version(),
+            "version": variant_version(self.spec, self.given_version),
             "protocol": str(self.spec.protocol),
             "tls": self.spec.tls,
             "capabilities": sorted(str(c) for c in self.spec.capabilities),
@@ -128,6 +132,7 @@ class _Variant:
             "startup_seconds": self.startup_seconds,
             "log": self.log_path,
             "error": self.error,
+            "error_log": self.error_log,
             "stop": self.stop,
             "manifest": manifest,
         }
@@ -184,6 +189,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--expectations", default=None, help="directory of per-variant manifests")
     group.addoption("--no-expectations", action="store_true", help="ignore the manifests")
     group.addoption("--startup-timeout", type=float, default=20.0, help="seconds to first answer")
+    group.addoption(
+        "--server-version",
+        default=None,
+        help="the version of servers given as commands (default: what their --version prints)",
+    )
     group.addoption(
         "--family",
         action="append",
@@ -249,9 +259,25 @@ def pytest_configure(config: pytest.Config) -> None:
         families=frozenset(families),
         cases=frozenset(_split(config.getoption("case"))),
         manifests=manifests,
-        expectations={} if manifests is None else load_all(manifests),
+        expectations=_manifests(manifests),
     )
+    for variant in variants.values():
+        variant.given_version = config.getoption("server_version")
     config.pluginmanager.register(_Recorder(state), "asgi-conformance-recorder")
+
+
+def _manifests(directory: Path | None) -> dict[str, dict[str, Expectation]]:
+    """The manifests of ``directory`` (none if it does not exist yet: a first run).
+
+    Raises:
+        pytest.UsageError: a manifest is malformed (one line naming the file and the entry).
+    """
+    if directory is None:
+        return {}
+    try:
+        return load_all(directory)
+    except ExpectationError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def _split(options: list[str]) -> set[str]:
@@ -306,6 +332,9 @@ def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     except HarnessError as error:
         if state is not None:
             state.error = str(error).splitlines()[0]
+            tail = getattr(error, "log_tail", None)
+            if tail:
+                state.error_log = "\n".join(str(tail).strip().splitlines()[-_START_LOG_LINES:])
         raise
     if state is not None:
         state.started = True

@@ -106,8 +106,10 @@ def _run_lines(run: Mapping[str, Any], document: Mapping[str, Any]) -> list[str]
     platform = run["platform"]
     suite = run["suite_version"] + (f" ({run['suite_commit']})" if run.get("suite_commit") else "")
     versions = ", ".join(
-        f"{v['server']} {v['version']}"
-        for v in {v["server"]: v for v in document["variants"] if v.get("server")}.values()
+        f"{server} {variant['version'] or '(version unknown)'}"
+        for server, variant in {
+            v.get("server") or v["name"]: v for v in document["variants"]
+        }.items()
     )
     lines = [
         f"Run {run['started_at']} · {run['duration']:.0f} s · asgi-conformance {suite} · "
