@@ -3,7 +3,7 @@
 Every server runs in a new session, so its process group holds the server and every process it
 forks (granian's worker, hypercorn's worker and resource tracker). Signals go to the group.
 
-No server outlives the harness, in four layers:
+No server outlives the harness, in five layers:
 
 1. :meth:`RunningServer.stop` signals the group and waits until no live member is left.
 2. An ``atexit`` hook SIGKILLs every group still registered when the interpreter exits
@@ -16,6 +16,11 @@ No server outlives the harness, in four layers:
    (:mod:`servers._guardian`, a separate process) SIGKILLs the whole group once the harness is
    gone, however it went. It learns that from end of file on a pipe, so a process forked from
    the harness (``os.fork``, multiprocessing's "fork") delays it until that process exits too.
+5. A server that *detaches* (a daemon that forks, calls ``setsid`` and lets its first process
+   exit) leaves every group the harness knows. On Linux the harness is a child subreaper
+   (``PR_SET_CHILD_SUBREAPER``): such orphans become its children instead of init's, and
+   :func:`sweep` SIGKILLs every process the harness inherited so (a child in a session of its
+   own that the harness never spawned) whenever a server is reaped, and at exit.
 """
 
 from __future__ import annotations
@@ -35,11 +40,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-__all__ = ["forget", "live_members", "signal_group", "spawn", "wait_until_gone"]
+__all__ = [
+    "forget",
+    "inherited",
+    "live_members",
+    "signal_group",
+    "spawn",
+    "sweep",
+    "wait_until_gone",
+]
 
 _log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _POLL_INTERVAL = 0.02
 
 # The registry belongs to this process; a forked copy of it must not kill our servers.
@@ -62,7 +76,66 @@ def spawn(
     Raises:
         OSError: The program could not be executed.
     """
+    _become_subreaper()
     return _spawner.submit(_spawn, list(argv), log_fd, dict(env), cwd).result()
+
+
+_subreaper = False
+
+
+def _become_subreaper() -> None:
+    """Adopt the orphans of what we start (layer 5); once, on Linux."""
+    global _subreaper
+    if _subreaper or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        _log.warning("cannot become a child subreaper: detached servers may outlive the harness")
+    _subreaper = True
+
+
+def inherited() -> list[int]:
+    """The processes this one adopted: its children in a session of their own, never spawned.
+
+    A process the harness spawned is registered (or is the guardian); a child started by other
+    code without a new session shares the harness's session. What is left was orphaned below
+    a server and reparented here (see layer 5).
+    """
+    if not sys.platform.startswith("linux"):
+        return []
+    me, session = os.getpid(), os.getsid(0)
+    with _lock:
+        known = set(_live)
+        if _guardian is not None:
+            known.add(_guardian.pid)
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in known:
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        state, ppid, _pgrp, sid = stat[stat.rindex(")") + 2 :].split()[:4]
+        if int(ppid) == me and int(sid) != session and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def sweep() -> list[int]:
+    """SIGKILL every adopted process and its group, and reap it; the pids killed."""
+    killed = inherited()
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in killed:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    if killed:
+        _log.warning("killed %d detached server process(es): %s", len(killed), killed)
+    return killed
 
 
 def _spawn(
@@ -199,6 +272,8 @@ def _kill_all() -> None:
             if wait_until_gone(pgid, 2):  # else the guardian tries again once we are gone
                 del _live[pgid]
                 _tell_guardian(f"-{pgid}")
+    sweep()
+    with _lock:
         if _guardian is not None and _guardian.stdin is not None:
             _guardian.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -377,6 +377,7 @@ class RunningServer:
                 log_tail=self.log.tail(),
             )
         _groups.forget(pgid)
+        _groups.sweep()  # whatever the server detached from its group
 
     def _release(self) -> None:
         """Kill a half-started server, close the log, delete the certificates."""
