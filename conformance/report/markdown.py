@@ -243,7 +243,7 @@ def _cases(document: Mapping[str, Any]) -> list[str]:
         needs = f" (needs {', '.join(case['requires'])})" if case.get("requires") else ""
         out.append(
             f"| `{case['id']}` | {case['grade']} | {_escape(case['clause'])} | "
-            f"{_escape(case['title'])}{needs} |"
+            f"{_escape(case['title'].replace('``', '`'))}{needs} |"
         )
     return out
 
