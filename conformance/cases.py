@@ -5,6 +5,12 @@ mode, cache-tests' required/optimal): a **required** case checks a MUST of a spe
 **recommended** case a SHOULD (or what every mature server does), an **informational** case
 records behaviour the specs leave open.
 
+Every grade is judged and shown; which grades decide the exit status is the run's *gate*
+(:class:`Gate`, ``asgi-conformance run --gate`` and pytest's ``--gate``): ``all`` (the
+default) counts every grade, ``recommended`` the required and recommended cases, ``required``
+the required cases only. An ungated case that does not go as expected is still recorded with
+its verdict; it just does not fail the run.
+
 A case is an ordinary pytest test function decorated with :func:`case`; its docstring names the
 clause in prose, and the decorator carries the same facts as data for reports and manifests.
 """
@@ -20,7 +26,7 @@ import pytest
 
 from servers import Capability
 
-__all__ = ["FAMILIES", "REGISTRY", "Case", "Grade", "case"]
+__all__ = ["FAMILIES", "REGISTRY", "Case", "Gate", "Grade", "case"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,7 +55,27 @@ class Grade(StrEnum):
     RECOMMENDED = "recommended"
     """A SHOULD, or what users of a streaming framework rely on."""
     INFORMATIONAL = "informational"
-    """Behaviour the specs leave open; recorded, never gating by itself."""
+    """Behaviour the specs leave open; recorded, and it gates the exit status only under the
+    ``all`` gate (the default; see :class:`Gate`)."""
+
+
+class Gate(StrEnum):
+    """Which grades decide a run's exit status (every grade is judged and reported)."""
+
+    REQUIRED = "required"
+    """Only required cases: a server that breaks no MUST passes."""
+    RECOMMENDED = "recommended"
+    """Required and recommended cases."""
+    ALL = "all"
+    """Every case, informational ones included (the default)."""
+
+    def admits(self, grade: Grade) -> bool:
+        """Whether a case of ``grade`` counts towards the exit status under this gate."""
+        if self is Gate.ALL:
+            return True
+        if self is Gate.RECOMMENDED:
+            return grade is not Grade.INFORMATIONAL
+        return grade is Grade.REQUIRED
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Commands::
 
     asgi-conformance run [SELECTION] [--json F] [--junit F] [--html F] [--markdown F]
-                         [--verify N] [--progress auto|live|plain|pytest] [-- PYTEST-ARGS]
+                         [--verify N] [--gate required|recommended|all]
+                         [--progress auto|live|plain|pytest] [-- PYTEST-ARGS]
     asgi-conformance list [SELECTION] [--json]
     asgi-conformance report RUN.json [--markdown F] [--html F] [--compare OLD.json]
     asgi-conformance update-expectations RUN.json [--expectations DIR] [--reason TEXT]
@@ -21,7 +22,9 @@ pytest settings and conftest files in the current directory are not used). On a 
 shows live progress per variant (cases done, failures so far); otherwise one plain line per
 case. Exit status of ``run`` (and of ``list``): 0 when every result matched the expectations,
 1 when anything did not, 2 when the harness failed or no case ran; see
-:mod:`conformance.report.model` for the verdicts and the precise rules.
+:mod:`conformance.report.model` for the verdicts and the precise rules. ``--gate`` chooses the
+grades whose results count for the exit status (:class:`conformance.cases.Gate`; default
+``all``): every case is still run, judged and shown in the matrix with its grade.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import pytest
 
 from servers import HarnessError
 
-from .cases import FAMILIES
+from .cases import FAMILIES, Gate
 from .parallel import Shard, default_jobs, order_shards, run_shards
 from .selection import SelectedVariant, select_variants
 
@@ -111,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--markdown", metavar="FILE", help="write the Markdown report")
     run.add_argument(
         "--verify", type=int, default=1, metavar="N", help="run each case N times; flake rate"
+    )
+    run.add_argument(
+        "--gate",
+        choices=[str(g) for g in Gate],
+        default=str(Gate.ALL),
+        help="which grades decide the exit status: required, recommended (and required) or "
+        "all (default); every case is still run and reported",
     )
     run.add_argument(
         "-j",
@@ -468,6 +478,7 @@ def _run_shards(
         pytest_status=status,
         errors=run["errors"],
         variants=document["variants"],
+        gate=run.get("gate", "all"),
     )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -507,6 +518,7 @@ def _run_here(args: argparse.Namespace, out: IO[str], mode: str) -> int:
             words += ["--server-version", args.server_version]
         if args.case_timeout is not None:
             words += ["--case-timeout", str(args.case_timeout)]
+        words += ["--gate", args.gate]
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             words += ["--conformance-json", args.json]

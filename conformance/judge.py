@@ -11,6 +11,11 @@ Verdicts are never conflated (:class:`~conformance.report.model.Verdict`):
 * **not applicable**: the variant lacks what the case needs (a skip whose reason starts with
   :data:`NOT_APPLICABLE`); any other skip is a **harness error**, since it would hide a result;
 * **harness error**: the harness itself failed (a server that did not start, for instance).
+
+The run's gate (:class:`~conformance.cases.Gate`) then decides whether a verdict that did not
+go as expected counts: a case whose grade the gate leaves out keeps its verdict in every record
+and report, but its pytest outcome becomes an xfail naming the gate (:func:`apply_gate`), so
+neither pytest's exit status nor the run's counts it.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ import pytest
 
 from servers import HarnessError, ServerSpec
 
-from .cases import Case
+from .cases import Case, Gate
 from .expectations import Expectation
-from .report.model import Verdict
+from .report.model import BAD, Verdict
 
 __all__ = [
     "MAX_FAILURE",
     "NOT_APPLICABLE",
     "CaseDeadline",
+    "apply_gate",
     "failure_message",
     "is_timeout",
     "judge",
@@ -97,6 +103,23 @@ def judge(
     elif timed_out:
         report.longrepr = f"{report.longrepr}\n\nTIMEOUT: {found.id} on {variant.name}: {failure}"
     return Verdict.TIMEOUT if timed_out else Verdict.FAIL
+
+
+def apply_gate(
+    report: pytest.TestReport, verdict: Verdict, found: Case, variant: ServerSpec, gate: Gate
+) -> bool:
+    """Keep a verdict the gate leaves out from failing pytest; return whether it was left out.
+
+    A verdict that did not go as expected (fail, unexpected pass, timeout) of a case whose
+    grade ``gate`` does not admit becomes an xfail saying so; the verdict itself is unchanged.
+    """
+    if verdict not in BAD or gate.admits(found.grade):
+        return False
+    report.outcome = "skipped"
+    report.wasxfail = (
+        f"[{variant.name}] {verdict} of a {found.grade} case, not gated (--gate {gate})"
+    )
+    return True
 
 
 def failure_message(

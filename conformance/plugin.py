@@ -13,6 +13,9 @@ Options (group "asgi-conformance")::
     --family NAME[,NAME]     only the cases of these families (repeatable)
     --case ID                only this case (exact id, repeatable); ``-k`` also matches ids
     --verify N               run each selected case N times; the report gives its flake rate
+    --gate required|recommended|all
+                             which grades decide the exit status (default all); every grade
+                             is still judged and reported (see conformance.cases.Gate)
     --case-timeout S         the deadline of one case (default CASE_TIMEOUT)
     --results-json FILE      one JSON line per case run (the records)
     --conformance-json FILE  the run document (schema conformance/schema/run-1.json)
@@ -60,13 +63,14 @@ import pytest
 from servers import HarnessError, RunningServer, ServerSpec, launch
 
 from . import evidence
-from .cases import FAMILIES, REGISTRY, Case
+from .cases import FAMILIES, REGISTRY, Case, Gate
 from .client import Observer
 from .expectations import DEFAULT_DIRECTORY, Expectation, ExpectationError, load_all
 from .judge import (
     MAX_FAILURE,
     NOT_APPLICABLE,
     CaseDeadline,
+    apply_gate,
     failure_message,
     is_timeout,
     judge,
@@ -147,6 +151,7 @@ class _Session:
     cases: frozenset[str]
     manifests: Path | None
     expectations: dict[str, dict[str, Expectation]]
+    gate: Gate = Gate.ALL
     started_at: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
@@ -216,6 +221,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run each selected case N times and report its flake rate",
     )
     group.addoption(
+        "--gate",
+        choices=[str(g) for g in Gate],
+        default=str(Gate.ALL),
+        help="which grades decide the exit status: required, recommended (and required) or "
+        "all (default); every grade is still judged and reported",
+    )
+    group.addoption(
         "--case-timeout",
         type=float,
         default=CASE_TIMEOUT,
@@ -260,6 +272,7 @@ def pytest_configure(config: pytest.Config) -> None:
         cases=frozenset(_split(config.getoption("case"))),
         manifests=manifests,
         expectations=_manifests(manifests),
+        gate=Gate(config.getoption("gate")),
     )
     for variant in variants.values():
         variant.given_version = config.getoption("server_version")
@@ -535,6 +548,7 @@ def pytest_runtest_makereport(
         verdict = Verdict.ERROR
     elif call.when == "call":
         verdict = judge(report, call, expectation, found, variant)
+        apply_gate(report, verdict, found, variant, state.gate)
         _attach_log(item, report)
     if verdict is None:
         return report
@@ -665,6 +679,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "app": config.getoption("app"),
             "expectations": None if state.manifests is None else str(state.manifests.resolve()),
             "verify": config.getoption("verify"),
+            "gate": str(state.gate),
             "selection": {
                 "servers": [v.option for v in state.variants.values()],
                 "families": sorted(state.families),

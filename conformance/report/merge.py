@@ -79,7 +79,13 @@ def merge(documents: Sequence[Mapping[str, Any]], *, command: str) -> dict[str, 
     results = [r for d in documents for r in d["results"]]
     errors = [e for d in documents for e in d["run"]["errors"]]
     status = _pytest_status(documents)
-    code, reason = exit_status(results, pytest_status=status, errors=errors, variants=variants)
+    gates = {d["run"].get("gate", "all") for d in documents}
+    if len(gates) > 1:
+        raise MergeError(f"the runs have different gates: {', '.join(sorted(gates))}")
+    gate = gates.pop()
+    code, reason = exit_status(
+        results, pytest_status=status, errors=errors, variants=variants, gate=gate
+    )
     starts = [datetime.fromisoformat(d["run"]["started_at"]) for d in documents]
     ends = [datetime.fromisoformat(d["run"]["finished_at"]) for d in documents]
     first = documents[0]["run"]

@@ -32,6 +32,12 @@ expected failure, not applicable) and at least one case ran; **1** when anything
 unexpected pass, timeout, or a server that did not stop gracefully); **2** when the harness
 itself failed (a harness error, a collection or usage error, an interrupted session) or no case
 ran at all (nothing selected, or everything not applicable). 2 wins over 1.
+
+The run's gate (``run.gate``: ``required``, ``recommended`` or ``all``, the default; see
+:class:`conformance.cases.Gate`) narrows what counts for status 1: a fail, unexpected pass or
+timeout of a case whose grade the gate does not admit is reported with its verdict like any
+other, but does not make the run fail. Harness errors count whatever the gate. A document
+without ``run.gate`` (older schema-1 documents) was gated ``all``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
+
+from ..cases import Gate, Grade
 
 __all__ = [
     "BAD",
@@ -209,9 +217,16 @@ def exit_status(
     pytest_status: int,
     errors: Sequence[Mapping[str, Any]] = (),
     variants: Sequence[Mapping[str, Any]] = (),
+    gate: Gate | str = Gate.ALL,
 ) -> tuple[int, str]:
     """The run's exit status and why (see the module docstring)."""
     verdicts = Counter(r["verdict"] for r in results)
+    admitted = Gate(gate)
+    ungated = Counter(
+        r["verdict"]
+        for r in results
+        if r["verdict"] in BAD and not admitted.admits(Grade(r["grade"]))
+    )
     if errors:
         return 2, f"the harness failed: {errors[0]['message'].splitlines()[0]}"
     if pytest_status in _PYTEST_FAILURES:
@@ -222,7 +237,8 @@ def exit_status(
         if results:
             return 2, "no case ran: every selected case was not applicable"
         return 2, "no case ran: nothing was selected"
-    bad = {str(v): verdicts[v] for v in VERDICTS if v in BAD and verdicts[v]}
+    bad = {str(v): verdicts[v] - ungated[v] for v in VERDICTS if v in BAD}
+    bad = {v: n for v, n in bad.items() if n}
     rude = [v["name"] for v in variants if (v.get("stop") or {}).get("graceful") is False]
     if bad or rude:
         parts = [f"{n} {v}" for v, n in bad.items()]
@@ -230,6 +246,11 @@ def exit_status(
         return 1, "not as expected: " + ", ".join(parts)
     if pytest_status == 1:
         return 2, "pytest reported a failure outside the conformance cases"
+    if sum(ungated.values()):
+        left = ", ".join(f"{n} {v}" for v, n in ungated.items())
+        return 0, (
+            f"every gated result matched the expectations (--gate {admitted}; not gated: {left})"
+        )
     return 0, "every result matched the expectations"
 
 
@@ -354,7 +375,11 @@ def build_document(
     results = aggregate(records)
     names = [v["name"] for v in variants]
     code, reason = exit_status(
-        results, pytest_status=pytest_status, errors=errors, variants=variants
+        results,
+        pytest_status=pytest_status,
+        errors=errors,
+        variants=variants,
+        gate=run.get("gate", Gate.ALL),
     )
     return {
         "schema_version": SCHEMA_VERSION,

@@ -185,6 +185,34 @@ def test_a_failure_other_than_the_recorded_one_and_a_timeout_exit_1(tmp_path: Pa
     assert "exit status 1: not as expected: 1 fail, 1 timeout" in done.stdout
 
 
+def test_gate_required_leaves_other_grades_out_of_the_exit_status(tmp_path: Path) -> None:
+    suite, directory = write_selftest(tmp_path, WRONG_MATCH)
+    selection = ("--suite", str(suite), "--server", "uvicorn-h11", "--expectations")
+    selection += (str(directory), "-k", "selftest-fail or selftest-timeout or selftest-pass")
+    gated = cli(tmp_path, "run", *selection, "--gate", "required", "--json", "gated.json")
+    assert gated.returncode == 0, gated.stdout + gated.stderr
+    assert (
+        "exit status 0: every gated result matched the expectations (--gate required; "
+        "not gated: 1 fail, 1 timeout)" in gated.stdout
+    )
+    # the matrix still has every grade's verdict, and the document says how it was gated
+    assert verdicts(tmp_path / "gated.json") == {
+        "uvicorn-h11 streaming/selftest-pass": "pass",
+        "uvicorn-h11 streaming/selftest-fail": "fail",
+        "uvicorn-h11 streaming/selftest-timeout": "timeout",
+    }
+    document = json.loads((tmp_path / "gated.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    assert document["run"]["gate"] == "required"
+    recommended = cli(tmp_path, "run", *selection, "--gate", "recommended", "--json", "r.json")
+    assert recommended.returncode == 1, recommended.stdout + recommended.stderr
+    assert "exit status 1: not as expected: 1 fail" in recommended.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["run"]["gate"] == "recommended"
+    wrong = cli(tmp_path, "run", *selection, "--gate", "some")
+    assert wrong.returncode == 2
+    assert "invalid choice: 'some'" in wrong.stderr
+
+
 def test_no_case_selected_exits_2(tmp_path: Path) -> None:
     done = cli(tmp_path, "run", "--server", "uvicorn-h11", "-k", "no-such-case", "--json", "r.json")
     assert done.returncode == 2, done.stdout + done.stderr
