@@ -38,6 +38,13 @@ from .response import Response
 from .routing import ConverterFactory, Router
 from .transmit import Outcome, send_response
 from .types import Receive, Scope, Send
+from .websocket import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    WebSocket,
+    WebSocketDisconnected,
+    WebSocketRequest,
+    deny,
+)
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "HTTP_METHODS", "App", "ErrorHandler", "Responder"]
 
@@ -59,6 +66,8 @@ _MIDDLEWARE_METHODS: Final = (
     "process_response",
     "process_startup",
     "process_shutdown",
+    "process_request_ws",
+    "process_resource_ws",
 )
 
 
@@ -72,6 +81,8 @@ class Middleware(Protocol):
     * ``process_response(req, resp, resource, req_succeeded)``: after the responder or error
       handler, before the response is sent (called in reverse order).
     * ``process_startup(scope, event)`` / ``process_shutdown(scope, event)``: lifespan.
+    * ``process_request_ws(req, ws)`` / ``process_resource_ws(req, ws, resource, params)``:
+      the same two steps for a WebSocket handshake (an ``HTTPError`` raised there denies it).
     """
 
 
@@ -82,7 +93,15 @@ class _Completed(Exception):
 class _Route:
     """What the router finds: the responders of one template, and per-route options."""
 
-    __slots__ = ("allow", "max_body_size", "resource", "responders", "template")
+    __slots__ = (
+        "allow",
+        "max_body_size",
+        "max_message_size",
+        "resource",
+        "responders",
+        "template",
+        "websocket",
+    )
 
     def __init__(
         self, template: str, resource: object, responders: dict[str, Responder], limit: Any
@@ -91,6 +110,9 @@ class _Route:
         self.resource = resource
         self.responders = responders
         self.max_body_size: int | Any | None = limit
+        #: The ``on_websocket`` responder, and its incoming message limit (_UNSET: the app's).
+        self.websocket: Responder | None = None
+        self.max_message_size: int | Any | None = _UNSET
         self.allow = ""
         self.refresh()
 
@@ -115,6 +137,8 @@ class App:
         shutdown_timeout: how long lifespan shutdown waits for background jobs before it
             cancels them.
         converters: extra route field converters, by name.
+        max_message_size: the default limit of one incoming WebSocket message in bytes (None:
+            no limit); a bigger message closes the connection with 1009.
     """
 
     def __init__(
@@ -126,8 +150,10 @@ class App:
         sse_keepalive: float | None = None,
         shutdown_timeout: float = 10.0,
         converters: Mapping[str, ConverterFactory] | None = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self.media_handlers = Handlers(media_handlers)
+        self.max_message_size = max_message_size
         self.max_body_size = max_body_size
         self.sse_keepalive = sse_keepalive
         self.shutdown_timeout = shutdown_timeout
@@ -142,20 +168,30 @@ class App:
         self._request_mw: list[Callable[..., Awaitable[None]]] = []
         self._resource_mw: list[Callable[..., Awaitable[None]]] = []
         self._response_mw: list[Callable[..., Awaitable[None]]] = []
+        self._request_ws_mw: list[Callable[..., Awaitable[None]]] = []
+        self._resource_ws_mw: list[Callable[..., Awaitable[None]]] = []
         for component in middleware:
             self.add_middleware(component)
 
     # -- configuration --------------------------------------------------------------------------
 
     def add_route(
-        self, template: str, resource: object, *, max_body_size: int | Any | None = _UNSET
+        self,
+        template: str,
+        resource: object,
+        *,
+        max_body_size: int | Any | None = _UNSET,
+        max_message_size: int | Any | None = _UNSET,
     ) -> None:
         """Route ``template`` to ``resource``, whose ``on_<method>`` responders must be async.
 
         Args:
             template: a URI template (see :mod:`reference_app.routing`).
-            resource: an object with ``async def on_get(self, req, resp, **params)`` etc.
+            resource: an object with ``async def on_get(self, req, resp, **params)`` etc., and
+                /or ``async def on_websocket(self, req, ws, **params)``.
             max_body_size: this route's body limit, overriding the app's (None: no limit).
+            max_message_size: this route's incoming WebSocket message limit, overriding the
+                app's (None: no limit).
 
         Raises:
             TypeError: a responder is not a coroutine function, or there is none.
@@ -172,9 +208,14 @@ class App:
                     "(async def): the ASGI App cannot call sync responders"
                 )
             responders[method] = responder
-        if not responders:
+        websocket = getattr(resource, "on_websocket", None)
+        if websocket is not None and not inspect.iscoroutinefunction(websocket):
+            raise TypeError(f"{type(resource).__name__}.on_websocket must be a coroutine function")
+        if not responders and websocket is None:
             raise TypeError(f"{resource!r} has no on_<method> responders")
-        self._add(_Route(template, resource, responders, max_body_size))
+        route = _Route(template, resource, responders, max_body_size)
+        route.websocket, route.max_message_size = websocket, max_message_size
+        self._add(route)
 
     def route(
         self,
@@ -215,6 +256,31 @@ class App:
 
         return register
 
+    def websocket(
+        self, template: str, *, max_message_size: int | Any | None = _UNSET
+    ) -> Callable[[Responder], Responder]:
+        """Decorator form of ``on_websocket``: ``async def chat(req, ws, **params)``.
+
+        The template may also have HTTP functions (:meth:`route`), not a resource.
+        """
+
+        def register(function: Responder) -> Responder:
+            if not inspect.iscoroutinefunction(function):
+                raise TypeError(f"{function!r} must be a coroutine function (async def)")
+            route = self._routes.get(template)
+            if route is None:
+                route = _Route(template, function, {}, _UNSET)
+                self._add(route)
+                self._function_routes.add(template)
+            elif template not in self._function_routes:
+                raise ValueError(f"{template!r} is already routed to a resource")
+            elif route.websocket is not None:
+                raise ValueError(f"WebSocket {template} is already routed")
+            route.websocket, route.max_message_size = function, max_message_size
+            return function
+
+        return register
+
     def _add(self, route: _Route) -> None:
         self._router.add(route.template, route)
         self._routes[route.template] = route
@@ -251,6 +317,10 @@ class App:
             self._resource_mw.append(methods["process_resource"])
         if "process_response" in methods:
             self._response_mw.insert(0, methods["process_response"])
+        if "process_request_ws" in methods:
+            self._request_ws_mw.append(methods["process_request_ws"])
+        if "process_resource_ws" in methods:
+            self._resource_ws_mw.append(methods["process_resource_ws"])
         if "process_startup" in methods:
             self.lifespan.startup.append(self.lifespan.middleware_hook(methods["process_startup"]))
         if "process_shutdown" in methods:
@@ -282,9 +352,7 @@ class App:
         elif kind == spec.LIFESPAN:
             await self.lifespan.serve(scope, receive, send, self.jobs, self.shutdown_timeout)
         elif kind == spec.WEBSOCKET:
-            # No WebSocket routes: refuse the handshake (the server answers 403).
-            await receive()
-            await send({"type": spec.WEBSOCKET_CLOSE, "code": 1000})
+            await self._websocket(scope, receive, send)
         else:
             raise ValueError(f"unsupported ASGI scope type {kind!r}")
 
@@ -342,6 +410,53 @@ class App:
                 succeeded = False
                 await self._handle_error(req, resp, error, params)
         await self._send(req, resp, send, head, succeeded)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a WebSocket connection; see :mod:`reference_app.websocket` for the states."""
+        connect = await receive()
+        if connect["type"] != spec.WEBSOCKET_CONNECT:
+            return  # the client left before the handshake reached the app
+        req = WebSocketRequest(scope, receive, media_handlers=self.media_handlers)
+        ws = WebSocket(
+            scope,
+            receive,
+            send,
+            media_handlers=self.media_handlers,
+            max_message_size=self.max_message_size,
+        )
+        params: dict[str, Any] = {}
+        try:
+            lifespan = self.lifespan
+            if lifespan.kept_state is not None or (not lifespan.observed and lifespan.startup):
+                await self._fallback_state(scope)
+            for process_request_ws in self._request_ws_mw:
+                await process_request_ws(req, ws)
+            found = self._router.find(scope["path"])
+            route = found[0] if found is not None else None
+            if route is None or route.websocket is None:
+                await ws.close()  # no route, or no on_websocket: a 403 handshake
+                return
+            params = found[1] if found is not None else {}
+            if route.max_message_size is not _UNSET:
+                ws.max_message_size = route.max_message_size
+            for process_resource_ws in self._resource_ws_mw:
+                await process_resource_ws(req, ws, route.resource, params)
+            await route.websocket(req, ws, **params)
+        except WebSocketDisconnected as gone:
+            logger.debug("WebSocket %s closed (%d): %s", req.path, gone.code, gone.reason)
+        except Exception as error:
+            if ws.unaccepted:
+                resp = Response(req)
+                await self._handle_error(req, resp, error, params)
+                await deny(ws, resp, self.media_handlers)
+            else:
+                logger.error("unhandled error in WebSocket %s", req.path, exc_info=error)
+                if ws.ready:
+                    await ws.close(1011)
+        finally:
+            if ws.unaccepted:  # returned without answering the handshake
+                await ws.close()
+            await ws._finish()
 
     def _fallback_responder(self, route: _Route, method: str) -> tuple[Responder, bool]:
         if method == "HEAD" and "GET" in route.responders:

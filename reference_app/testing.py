@@ -13,6 +13,10 @@ stream, so it cannot test streaming, SSE or disconnect handling. This driver pla
   timestamp; a violation raises :class:`ASGIProtocolError` out of ``send()``, as a strict server
   would, and fails the exchange.
 
+:meth:`ASGIDriver.websocket` plays the server of a WebSocket connection the same way
+(:class:`WebSocketSession`): the handshake, messages both ways, a close from either side or a
+client that vanishes, each app message validated against the ASGI WebSocket spec 2.5.
+
 This is for testing an app in process. It is never evidence about a server: the conformance
 suites run real servers over real sockets.
 """
@@ -33,10 +37,13 @@ from .types import ASGIApp, Headers, Message, Scope
 __all__ = [
     "ASGIDriver",
     "ASGIProtocolError",
+    "AppClosed",
     "Exchange",
     "LifespanFailed",
     "Record",
     "Result",
+    "WSHandshake",
+    "WebSocketSession",
     "lifespan",
 ]
 
@@ -445,6 +452,307 @@ class ASGIDriver:
     async def get(self, path: str, **kwargs: Any) -> Result:
         """``request("GET", path, ...)``."""
         return await self.request("GET", path, **kwargs)
+
+    @asynccontextmanager
+    async def websocket(
+        self,
+        path: str,
+        *,
+        query: str = "",
+        headers: Iterable[tuple[str, str]] = (),
+        subprotocols: Iterable[str] = (),
+        denial: bool = False,
+        spec_version: str = "2.5",
+        timeout: float = 5.0,
+    ) -> AsyncIterator[WebSocketSession]:
+        """Open a WebSocket connection to the app and yield its :class:`WebSocketSession`.
+
+        Args:
+            subprotocols: ``scope["subprotocols"]``, as the client offered them.
+            denial: advertise the ``websocket.http.response`` extension (a server that can
+                send the app's own denial response).
+            spec_version: ``scope["asgi"]["spec_version"]``.
+            timeout: the most the exit waits for the app to return after the client
+                vanished (code 1006); past it the app is cancelled and ``TimeoutError`` raised.
+        """
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        offered = list(subprotocols)
+        if offered:
+            raw.append((b"sec-websocket-protocol", ", ".join(offered).encode("latin-1")))
+        scope: Scope = {
+            "type": spec.WEBSOCKET,
+            "asgi": {"version": "3.0", "spec_version": spec_version},
+            "http_version": self.http_version,
+            "scheme": "ws",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode("latin-1"),
+            "root_path": "",
+            "headers": [(b"host", b"testserver"), *raw],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+            "subprotocols": offered,
+        }
+        if denial:
+            scope["extensions"] = {_EXT_DENIAL: {}}
+        if self.state is not None:
+            scope["state"] = dict(self.state)
+        session = WebSocketSession(scope, self.send_raises_after_disconnect)
+        session.task = asyncio.ensure_future(self.app(scope, session._receive, session._send))
+        try:
+            yield session
+        finally:
+            if not session.task.done():
+                session.vanish()
+                done, _ = await asyncio.wait((session.task,), timeout=timeout)
+                if not done:
+                    session.task.cancel()
+                    await asyncio.wait((session.task,))
+                    raise TimeoutError(
+                        f"the app did not return within {timeout} s after the WebSocket "
+                        "client vanished (it was cancelled)"
+                    )
+
+
+_WS_ACCEPT = "websocket.accept"
+_WS_SEND = "websocket.send"
+_WS_RECEIVE = "websocket.receive"
+_WS_DISCONNECT = "websocket.disconnect"
+_WS_DENIAL_START = "websocket.http.response.start"
+_WS_DENIAL_BODY = "websocket.http.response.body"
+_EXT_DENIAL = "websocket.http.response"
+
+
+class AppClosed(Exception):
+    """The app closed the WebSocket (or denied the handshake) while the test waited."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"the app closed the WebSocket with {code} {reason!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class WSHandshake:
+    """How the app answered the opening handshake.
+
+    Attributes:
+        accepted: True for ``websocket.accept``.
+        status: what the server would answer: 101 accepted, 403 for a close before accept, or
+            the app's own status (``websocket.http.response.start``).
+        subprotocol: the subprotocol the app chose.
+        headers: the accept headers, or the denial response's headers.
+        body: the denial response's body.
+    """
+
+    accepted: bool
+    status: int
+    subprotocol: str | None = None
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+
+class WebSocketSession:
+    """One WebSocket connection in flight; create it with :meth:`ASGIDriver.websocket`.
+
+    The test is the client: :meth:`handshake`, :meth:`send_text`/:meth:`send_bytes`,
+    :meth:`receive`, :meth:`close` (a close frame with a code and reason) or :meth:`vanish`
+    (the connection lost: code 1006), then :meth:`finish`.
+    """
+
+    def __init__(self, scope: Scope, raise_after_disconnect: bool = False) -> None:
+        self.scope = scope
+        self.records: list[Record] = []
+        self.task: asyncio.Task[None] | None = None
+        self._raise_after_disconnect = raise_after_disconnect
+        self._incoming: asyncio.Queue[Message] = asyncio.Queue()
+        self._incoming.put_nowait({"type": spec.WEBSOCKET_CONNECT})
+        self._outgoing: asyncio.Queue[Message] = asyncio.Queue()
+        self._handshake: WSHandshake | None = None
+        self._denial: tuple[int, Headers] | None = None
+        self._denial_body: list[bytes] = []
+        self._client_gone = False
+        #: The app's close: (code, reason), once it closed an accepted connection.
+        self.app_close: tuple[int, str] | None = None
+
+    # -- the server side ------------------------------------------------------------------------
+
+    async def _receive(self) -> Message:
+        message = await self._incoming.get()
+        if message["type"] == _WS_DISCONNECT:
+            self._incoming.put_nowait(message)  # every later receive gets it too
+        self.records.append(Record(time.monotonic(), "receive", dict(message)))
+        return message
+
+    async def _send(self, message: Message) -> None:
+        self.records.append(Record(time.monotonic(), "send", dict(message)))
+        if self._client_gone and self.app_close is None:
+            if self._raise_after_disconnect:
+                raise ConnectionResetError("the client disconnected (ASGI spec 2.4 behaviour)")
+            return
+        self._validate(message)
+        self._outgoing.put_nowait(message)
+
+    def _validate(self, message: Message) -> None:
+        kind = message.get("type")
+        if self.app_close is not None or (self._handshake and not self._handshake.accepted):
+            raise ASGIProtocolError(f"{kind!r} sent after the app closed the WebSocket")
+        if self._denial is not None:
+            self._validate_denial_body(message)
+        elif self._handshake is None:
+            self._validate_handshake(message)
+        elif kind == _WS_SEND:
+            text, data = message.get("text"), message.get("bytes")
+            if (text is None) == (data is None):
+                raise ASGIProtocolError(f"exactly one of text and bytes must be set: {message!r}")
+            if text is not None and not isinstance(text, str):
+                raise ASGIProtocolError(f"text must be str, got {type(text).__name__}")
+            if data is not None and not isinstance(data, bytes):
+                raise ASGIProtocolError(f"bytes must be bytes, got {type(data).__name__}")
+        elif kind == spec.WEBSOCKET_CLOSE:
+            code, reason = message.get("code", 1000), message.get("reason") or ""
+            if not isinstance(code, int) or not isinstance(reason, str):
+                raise ASGIProtocolError(f"invalid close message {message!r}")
+            self.app_close = (code, reason)
+            self._disconnect(code, reason)
+        else:
+            raise ASGIProtocolError(f"unexpected message {kind!r} on an open WebSocket")
+
+    def _validate_handshake(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == _WS_ACCEPT:
+            subprotocol = message.get("subprotocol")
+            if subprotocol is not None and subprotocol not in self.scope["subprotocols"]:
+                raise ASGIProtocolError(f"subprotocol {subprotocol!r} was not offered")
+            headers = message.get("headers", [])
+            _check_headers(headers)
+            if any(name == b"sec-websocket-protocol" for name, _ in headers):
+                raise ASGIProtocolError("sec-websocket-protocol in the accept headers")
+            self._handshake = WSHandshake(True, 101, subprotocol, list(headers))
+        elif kind == spec.WEBSOCKET_CLOSE:
+            self._handshake = WSHandshake(False, 403)
+        elif kind == _WS_DENIAL_START:
+            if _EXT_DENIAL not in (self.scope.get("extensions") or {}):
+                raise ASGIProtocolError(f"{kind} without the extension in the scope")
+            status = message.get("status")
+            if not isinstance(status, int) or not 100 <= status <= 599:
+                raise ASGIProtocolError(f"invalid denial status {status!r}")
+            _check_headers(message.get("headers", []))
+            self._denial = (status, list(message.get("headers", [])))
+        else:
+            raise ASGIProtocolError(f"{kind!r} before the handshake was answered")
+
+    def _validate_denial_body(self, message: Message) -> None:
+        assert self._denial is not None
+        if message.get("type") != _WS_DENIAL_BODY:
+            raise ASGIProtocolError(f"{message.get('type')!r} in the middle of a denial response")
+        body, more = message.get("body", b""), message.get("more_body", False)
+        if not isinstance(body, bytes) or not isinstance(more, bool):
+            raise ASGIProtocolError(f"invalid denial response body message {message!r}")
+        self._denial_body.append(body)
+        if not more:
+            status, headers = self._denial
+            self._handshake = WSHandshake(
+                False, status, headers=headers, body=b"".join(self._denial_body)
+            )
+
+    def _disconnect(self, code: int, reason: str) -> None:
+        self._incoming.put_nowait({"type": _WS_DISCONNECT, "code": code, "reason": reason})
+
+    # -- the client side ------------------------------------------------------------------------
+
+    async def handshake(self, timeout: float = 5.0) -> WSHandshake:
+        """Wait until the app has answered the handshake; return the answer.
+
+        Raises:
+            ASGIProtocolError: the app returned without answering.
+            TimeoutError: no answer within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while self._handshake is None:
+            await self._next(max(deadline - time.monotonic(), 0.0))
+        return self._handshake
+
+    async def _next(self, timeout: float) -> Message:
+        assert self.task is not None
+        get = asyncio.ensure_future(self._outgoing.get())
+        done, _ = await asyncio.wait(
+            (get, self.task), timeout=timeout, return_when="FIRST_COMPLETED"
+        )
+        if get in done:
+            return get.result()
+        get.cancel()
+        if self.task in done:
+            self.task.result()  # re-raise the app's exception
+            raise ASGIProtocolError("the app returned while the client waited for a message")
+        raise TimeoutError(f"the app sent nothing for {timeout} s")
+
+    async def receive(self, timeout: float = 5.0) -> str | bytes:
+        """The next message the app sent: ``str`` (text) or ``bytes`` (binary).
+
+        Raises:
+            AppClosed: the app closed the connection (or denied the handshake) instead.
+        """
+        handshake = await self.handshake(timeout)
+        if not handshake.accepted:
+            raise AppClosed(None, "the handshake was denied")
+        if self.app_close is not None and self._outgoing.empty():
+            raise AppClosed(*self.app_close)
+        message = await self._next(timeout)
+        if message["type"] == spec.WEBSOCKET_CLOSE:
+            raise AppClosed(*self.app_close or (1000, ""))
+        payload: str | bytes = (
+            message["text"] if message.get("text") is not None else message["bytes"]
+        )
+        return payload
+
+    async def receive_close(self, timeout: float = 5.0) -> tuple[int, str]:
+        """Wait for the app's close; return its code and reason (messages before it are lost).
+
+        Raises:
+            AssertionError: the app returned or the handshake was denied without a close.
+        """
+        while True:
+            try:
+                await self.receive(timeout)
+            except AppClosed as closed:
+                if closed.code is None:
+                    raise AssertionError("the handshake was denied, not closed") from None
+                return closed.code, closed.reason
+
+    def send_text(self, text: str) -> None:
+        """The client sends a text message."""
+        self._incoming.put_nowait({"type": _WS_RECEIVE, "text": text})
+
+    def send_bytes(self, data: bytes) -> None:
+        """The client sends a binary message."""
+        self._incoming.put_nowait({"type": _WS_RECEIVE, "bytes": data})
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """The client closes the connection with a close frame (``websocket.disconnect``)."""
+        self._client_gone = True
+        self._disconnect(code, reason)
+
+    def vanish(self) -> None:
+        """The connection is lost without a close frame (``websocket.disconnect`` 1006)."""
+        self.close(1006)
+
+    def sent(self, kind: str | None = None) -> list[Message]:
+        """Messages the app sent, optionally only those of type ``kind``."""
+        return [
+            r.message
+            for r in self.records
+            if r.direction == "send" and (kind is None or r.message["type"] == kind)
+        ]
+
+    async def finish(self, timeout: float = 5.0) -> None:
+        """Wait for the app to return (re-raising its exception)."""
+        assert self.task is not None
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self.task)
+        except TimeoutError:
+            raise TimeoutError(f"the app did not return within {timeout} s") from None
 
 
 @asynccontextmanager
