@@ -242,10 +242,10 @@ _METHODS = {
         "are connected and idle, divided by their number."
     ),
     "suite": (
-        "`python -m pytest --pyargs conformance.suites -q` on every installed variant, with "
-        "`-p bench.suite_timing` to time each test, each server start and each absence wait "
-        "(`Observer.happened` running out its timeout: where the absence of an event is the "
-        "pass condition)."
+        "`asgi-conformance run` on every installed variant with the default concurrency, "
+        "`-p bench.suite_timing` passed to every shard to time each case, each server start "
+        "and each absence wait (`Observer.happened` running out its timeout: where the absence "
+        "of an event is the pass condition); then the same run with `-j 1`."
     ),
 }
 

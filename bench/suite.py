@@ -1,10 +1,14 @@
 """Measurement 5: the wall time of the full conformance matrix, and each server's share.
 
-Runs ``python -m pytest --pyargs conformance.suites -q`` (every installed variant) once, with
-:mod:`bench.suite_timing` loaded to time every test, every server start and every absence wait
-(an ``Observer.happened`` that runs out its timeout: the waits the cases need by design). The
-floor of a variant is its server start plus its absence waits; the rest is the cases' own work
-(requests, observations, server stops). The slowest cases are listed with what their time is.
+Runs ``asgi-conformance run`` (every installed variant, the default concurrency: variants side
+by side, one shard process each) with :mod:`bench.suite_timing` loaded in every shard to time
+every case, every server start and every absence wait (an ``Observer.happened`` that runs out
+its timeout: the waits the cases declare, where the absence of an event is what passes). The
+floor of a variant is its server start plus its absence waits: the irreducible part. The floor
+of the matrix is what concurrency can reach: the longest variant's floor, or with ``J`` shards
+at a time the sum of the floors over ``J`` if that is more. The gap between the wall time and
+that floor is the run's own work (requests, observations, interpreters, server stops). The
+same matrix run serially (``-j 1``) is timed beside it.
 
 Run alone: ``python -m bench suite``. The suites belong to their own families; this only
 measures them.
@@ -28,8 +32,8 @@ from .serving import REPO_ROOT
 
 __all__ = ["COMMAND", "SuiteResult", "analyse", "measure", "render"]
 
-#: The command measured (the plugin is added to it).
-COMMAND: Final = ("-m", "pytest", "--pyargs", "conformance.suites", "-q")
+#: The command measured (the timing plugin is passed on to every shard's pytest).
+COMMAND: Final = ("-m", "conformance", "run", "--progress", "plain")
 #: The target (issue 5): the whole matrix on all servers.
 TARGET_SECONDS: Final = 60.0
 
@@ -62,8 +66,21 @@ class SuiteResult:
     worst: dict[str, tuple[str, float]] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     outside: float = 0.0  # collection, plugin work, interpreter start: wall minus the tests
-    #: The same matrix over two xdist workers (``-p xdist -n 2``): wall seconds and summary.
-    parallel: tuple[float, str] | None = None
+    #: How many shards ran at once.
+    jobs: int = 1
+    #: Each variant's shard, from start to end (seconds), when the run was concurrent.
+    shard_walls: dict[str, float] = field(default_factory=dict)
+    #: The same matrix run serially (``-j 1``): wall seconds and its exit line.
+    serial: tuple[float, str] | None = None
+
+    @property
+    def floor(self) -> tuple[float, str]:
+        """The matrix's floor and the variant that sets it (see the module docstring)."""
+        if not self.variants:
+            return 0.0, ""
+        name, worst = max(self.variants.items(), key=lambda item: item[1].floor)
+        spread = sum(share.floor for share in self.variants.values()) / max(1, self.jobs)
+        return (worst.floor, name) if worst.floor >= spread else (spread, f"all / {self.jobs}")
 
 
 def analyse(document: dict[str, Any], wall: float) -> SuiteResult:
@@ -99,70 +116,103 @@ def analyse(document: dict[str, Any], wall: float) -> SuiteResult:
 
 
 def measure(
-    *, parallel: bool = True, progress: Callable[[str], None] = lambda line: None
+    *,
+    serial: bool = True,
+    jobs: int | None = None,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> SuiteResult:
-    """Run the matrix once and time it; then once more over two xdist workers if ``parallel``."""
+    """Run the matrix (default concurrency, or ``jobs``), timed; then serially if ``serial``."""
+    from conformance.parallel import default_jobs
+
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
-        path = Path(tmp) / "timing.json"
-        env = {**os.environ, "BENCH_SUITE_TIMING": str(path)}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        argv = [sys.executable, *COMMAND, "-p", "bench.suite_timing"]
-        progress("suite: " + " ".join(["python", *COMMAND]) + " (timed)")
-        started = time.perf_counter()
-        done = subprocess.run(
-            argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
+        directory = Path(tmp)
+        extra = [] if jobs is None else ["-j", str(jobs)]
+        wall, done = _run(
+            [*extra, "--json", str(directory / "run.json"), "--", "-p", "bench.suite_timing"],
+            env_timing=str(directory / "timing"),
+            progress=progress,
         )
-        wall = time.perf_counter() - started
-        result = analyse(json.loads(path.read_text()), wall)
+        timings = [json.loads(p.read_text()) for p in sorted(directory.glob("timing.*.json"))]
+        result = analyse(_combine(timings), wall)
+        run_path = directory / "run.json"
+        if run_path.exists():
+            run = json.loads(run_path.read_text())["run"]
+            for shard in run.get("shards", []):
+                for variant in shard["variants"]:
+                    result.shard_walls[variant] = shard["duration"]
+    result.jobs = default_jobs() if jobs is None else jobs
     result.exit_code = done.returncode
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    result.summary = lines[-1] if lines else done.stderr[-300:]
-    progress(f"suite: {wall:.1f} s wall, exit {done.returncode}: {result.summary}")
-    if parallel:
-        result.parallel = _parallel(progress)
+    result.summary = _exit_line(done)
+    progress(f"suite: {wall:.1f} s wall, -j {result.jobs}: {result.summary}")
+    if serial:
+        serial_wall, serial_done = _run(["-j", "1"], env_timing=None, progress=progress)
+        result.serial = (serial_wall, _exit_line(serial_done))
+        progress(f"suite, -j 1: {serial_wall:.1f} s wall: {result.serial[1]}")
     return result
 
 
-def _parallel(progress: Callable[[str], None]) -> tuple[float, str]:
-    argv = [sys.executable, *COMMAND, "-p", "xdist", "-n", "2"]
+def _run(
+    args: list[str], *, env_timing: str | None, progress: Callable[[str], None]
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    if env_timing:
+        env["BENCH_SUITE_TIMING"] = env_timing
+    argv = [sys.executable, *COMMAND, *args]
+    progress("suite: " + " ".join(["python", *COMMAND, *args]))
     started = time.perf_counter()
     done = subprocess.run(
         argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
     )
-    wall = time.perf_counter() - started
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    summary = lines[-1] if lines else done.stderr[-300:]
-    progress(f"suite, -p xdist -n 2: {wall:.1f} s wall: {summary}")
-    return wall, summary
+    return time.perf_counter() - started, done
+
+
+def _exit_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in done.stdout.splitlines() if line.startswith("exit status")]
+    return lines[-1] if lines else (done.stdout + done.stderr).strip()[-300:]
+
+
+def _combine(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One timing document from every shard's."""
+    combined: dict[str, Any] = {"tests": {}, "startup": {}}
+    for document in documents:
+        for node, record in document["tests"].items():
+            combined["tests"][f"{record.get('variant')}::{node}"] = record
+        for variant, seconds in document["startup"].items():
+            combined["startup"][variant] = combined["startup"].get(variant, 0.0) + seconds
+    return combined
 
 
 def render(result: SuiteResult, top: int = 12) -> str:
     """The markdown tables of measurement 5."""
     met = result.wall < TARGET_SECONDS
+    floor, by = result.floor
     out = [
-        f"Wall time **{result.wall:.1f} s** (target < {TARGET_SECONDS:.0f} s: "
-        f"{'met' if met else '**not met**'}); pytest said: `{result.summary}` "
-        f"(exit {result.exit_code}). Outside the tests (interpreter, collection, report): "
-        f"{result.outside:.1f} s.\n\n",
+        f"Wall time **{result.wall:.1f} s** with the default concurrency ({result.jobs} "
+        f"variants at a time; target < {TARGET_SECONDS:.0f} s: "
+        f"{'met' if met else '**not met**'}); `{result.summary}`.\n\n",
+        f"The floor concurrency can reach is **{floor:.1f} s** ({by}): the longest variant's "
+        f"server start plus absence waits, or the sum of all variants' floors over "
+        f"{result.jobs} if that is more. The gap, {result.wall - floor:.1f} s, is the run's "
+        "own work: requests, observations, interpreters and server stops.\n\n",
         *(
             [
-                f"The same matrix over two xdist workers (`{' '.join(['python', *COMMAND])} "
-                f"-p xdist -n 2`, no change to the suites): **{result.parallel[0]:.1f} s** "
-                f"(`{result.parallel[1]}`).\n\n"
+                f"The same matrix serially (`-j 1`): **{result.serial[0]:.1f} s** "
+                f"(`{result.serial[1]}`).\n\n"
             ]
-            if result.parallel
+            if result.serial
             else []
         ),
-        "| variant | tests | seconds | server start | absence waits | floor | above the floor |\n",
+        "| variant | cases | seconds in cases | server start | absence waits | floor | "
+        "shard wall |\n",
         "|---|---:|---:|---:|---:|---:|---:|\n",
     ]
-    for variant, share in sorted(result.variants.items(), key=lambda item: -item[1].seconds):
+    for variant, share in sorted(result.variants.items(), key=lambda item: -item[1].floor):
+        wall = result.shard_walls.get(variant)
         out.append(
             f"| {variant} | {share.tests} | {share.seconds:.1f} | {share.startup:.1f} "
             f"| {share.absence_waits:.1f} | {share.floor:.1f} "
-            f"| {share.seconds - share.floor:.1f} |\n"
+            f"| {'' if wall is None else f'{wall:.1f}'} |\n"
         )
     out += [
         f"\nThe {top} slowest cases, summed over the variants:\n\n",

@@ -1,11 +1,12 @@
 """A pytest plugin that times the conformance matrix: ``-p bench.suite_timing``.
 
-With ``BENCH_SUITE_TIMING=<path>`` in the environment it writes one JSON document there at the
-end of the session: for every test, its variant (the ``server`` parameter) and the duration of
-its setup, call and teardown; for every variant, how long its server took to start (the
-``server`` fixture's setup); and for every test, the seconds spent in
-:meth:`conformance.client.Observer.happened` calls that ran out their timeout (the waits a case
-needs by design, where the absence of an event is what passes). It changes nothing else.
+With ``BENCH_SUITE_TIMING=<path>`` in the environment it writes one JSON document at the end of
+the session, to ``<path>.<pid>.json`` (each shard of a concurrent run is a process of its own):
+for every test, its variant (the ``server`` parameter) and the duration of its setup, call and
+teardown; for every variant, how long its server took to start (the ``server`` fixture's
+setup); and for every test, the seconds spent in :meth:`conformance.client.Observer.happened`
+calls that ran out their timeout (the waits a case needs by design, where the absence of an
+event is what passes). It changes nothing else.
 """
 
 from __future__ import annotations
@@ -102,6 +103,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write the document."""
     path = os.environ.get(ENV)
-    if path:
-        with open(path, "w", encoding="utf-8") as out:
+    if path:  # one file per process: every shard of a concurrent run writes its own
+        with open(f"{path}.{os.getpid()}.json", "w", encoding="utf-8") as out:
             json.dump({"tests": _tests, "startup": _startup}, out)
