@@ -712,9 +712,9 @@ def _case_order(case: Case) -> tuple[int, str]:
 
 
 def _write(config: pytest.Config, document: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    from .report import html, markdown
+    from .report.write import write_reports
 
-    for option in ("results_json", "conformance_json", "conformance_html", "conformance_markdown"):
+    for option in ("results_json", "conformance_json"):
         if config.getoption(option):
             Path(config.getoption(option)).parent.mkdir(parents=True, exist_ok=True)
     path = config.getoption("results_json")
@@ -723,23 +723,11 @@ def _write(config: pytest.Config, document: dict[str, Any], records: list[dict[s
     path = config.getoption("conformance_json")
     if path:
         Path(path).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    path = config.getoption("conformance_html")
-    if path:
-        Path(path).write_text(html.render(document, here=Path(path).parent), encoding="utf-8")
-    path = config.getoption("conformance_markdown")
-    if path:
-        text = markdown.render(document, here=Path(path).parent, html_name=_html_name(config))
-        Path(path).write_text(text, encoding="utf-8")
-
-
-def _html_name(config: pytest.Config) -> str | None:
-    html_path = config.getoption("conformance_html")
-    markdown_path = config.getoption("conformance_markdown")
-    if not html_path or not markdown_path:
-        return None
-    if Path(html_path).resolve().parent == Path(markdown_path).resolve().parent:
-        return Path(html_path).name
-    return None
+    write_reports(
+        document,
+        html_path=config.getoption("conformance_html"),
+        markdown_path=config.getoption("conformance_markdown"),
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
