@@ -36,7 +36,7 @@ from .media import BaseHandler, Handlers
 from .request import Request
 from .response import Response
 from .routing import ConverterFactory, Router
-from .transmit import Outcome, send_response
+from .transmit import DISCONNECTED, send_response
 from .types import Receive, Scope, Send
 from .websocket import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -382,8 +382,8 @@ class App:
             if responder is None:
                 responder, head = self._fallback_responder(route, method)
             if route.max_body_size is not _UNSET:
-                req._max_body_size = route.max_body_size
-            limit = req._max_body_size
+                req.max_body_size = route.max_body_size
+            limit = req.max_body_size
             if (
                 limit is not None
                 and declares_length
@@ -474,14 +474,13 @@ class App:
     async def _send(
         self, req: Request, resp: Response, send: Send, head: bool, succeeded: bool
     ) -> None:
-        body_stream = req.stream_if_created
+        head = head or req.method == "HEAD"
         try:
             outcome = await send_response(
                 resp,
                 send,
-                head=head or req.method == "HEAD",
-                body_stream=body_stream,
-                receive=req._receive,
+                req,
+                head=head,
                 media_handlers=self.media_handlers,
                 sse_keepalive=self.sse_keepalive,
             )
@@ -501,9 +500,8 @@ class App:
             await send_response(
                 fallback,
                 send,
+                req,
                 head=head,
-                body_stream=body_stream,
-                receive=req._receive,
                 media_handlers=self.media_handlers,
                 sse_keepalive=None,
             )
@@ -513,7 +511,7 @@ class App:
                 self.jobs.start(resp.jobs)
             else:
                 logger.info("dropping %d background job(s): the responder failed", len(resp.jobs))
-        if outcome == Outcome.DISCONNECTED:
+        if outcome is DISCONNECTED:
             logger.debug("client disconnected during %s %s", req.method, req.path)
 
     async def _handle_error(

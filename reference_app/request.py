@@ -330,6 +330,32 @@ class Request:
         """The body stream if anything has asked for it yet (framework use)."""
         return self._stream
 
+    def watch_stream(self) -> BoundedStream:
+        """The body stream that receives on the app's behalf while its response streams.
+
+        The app's own :attr:`stream` if it made one (framework use). Otherwise a stream is made
+        now that discards the unread body: the response started streaming before the app read
+        it, so a later read raises :class:`~reference_app.errors.OperationNotAllowed` (Rule 6
+        of :mod:`reference_app.stream`).
+        """
+        stream = self._stream
+        if stream is None:
+            stream = self._stream = BoundedStream(self._receive, None, None)
+            stream.abandon()
+        return stream
+
+    @property
+    def max_body_size(self) -> int | None:
+        """The most bytes the body may have (None: no limit); the app sets the route's.
+
+        It bounds the body stream made after it is set (:attr:`stream`).
+        """
+        return self._max_body_size
+
+    @max_body_size.setter
+    def max_body_size(self, limit: int | None) -> None:
+        self._max_body_size = limit
+
     async def wait_disconnect(self) -> None:
         """Wait until the client disconnects (for long-polling; Falcon #1808 asks for it).
 

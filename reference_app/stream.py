@@ -32,7 +32,9 @@ this object:
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import AsyncIterator
+from typing import Final
 
 from . import spec
 from .errors import (
@@ -46,6 +48,34 @@ from .types import Message, Receive
 __all__ = ["BoundedStream"]
 
 _DISCONNECT: Message = {"type": spec.HTTP_DISCONNECT}
+
+
+class _Reader(enum.Enum):
+    """What the app has done with the body so far.
+
+    ::
+
+        UNTOUCHED ──(read, iterate)──► READING ⇄ ITERATING
+            │
+            └──(the response streams first)──► DISCARDED
+        any ──(close)──► CLOSED
+    """
+
+    UNTOUCHED = "untouched"  #: nothing read yet
+    READING = "reading"  #: read() or readall() or an iteration that has ended
+    ITERATING = "iterating"  #: an ``async for`` over the stream is under way
+    DISCARDED = "discarded"  #: never read before the response streamed: the rest is dropped
+    CLOSED = "closed"  #: close() was called
+
+
+# Enum members read through the class cost a lookup each; the hot paths use these names.
+_UNTOUCHED: Final = _Reader.UNTOUCHED
+_READING: Final = _Reader.READING
+_ITERATING: Final = _Reader.ITERATING
+_DISCARDED: Final = _Reader.DISCARDED
+_CLOSED: Final = _Reader.CLOSED
+#: The states in which body messages the watcher receives are dropped: nobody will read them.
+_UNREAD: Final = frozenset({_DISCARDED, _CLOSED})
 
 
 class BoundedStream:
@@ -63,23 +93,20 @@ class BoundedStream:
     """
 
     __slots__ = (
-        "_abandoned",
         "_buffer",
-        "_closed",
         "_disconnected",
         "_eof",
         "_error",
         "_handed",
-        "_iterating",
         "_length",
         "_lock",
         "_max",
         "_offset",
         "_pending",
+        "_reader",
         "_receive",
         "_received",
         "_taken",
-        "_touched",
     )
 
     def __init__(
@@ -92,13 +119,10 @@ class BoundedStream:
         self._offset = 0
         self._received = 0  # body bytes accepted from the server (never more than the length)
         self._handed = 0  # body bytes handed to the app (tell())
-        self._eof = content_length == 0
-        self._closed = False
-        self._disconnected = False
-        self._error: BaseException | None = None
-        self._iterating = False
-        self._touched = False
-        self._abandoned = False
+        self._eof = content_length == 0  # the whole body has been received
+        self._disconnected = False  # http.disconnect has been received
+        self._error: BaseException | None = None  # the body failed: every later read raises it
+        self._reader = _UNTOUCHED
         self._lock = asyncio.Lock()
         self._pending: Message | None = None  # a message the watcher received for the reader
         self._taken = asyncio.Event()
@@ -114,7 +138,7 @@ class BoundedStream:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has been called."""
-        return self._closed
+        return self._reader is _CLOSED
 
     @property
     def content_length(self) -> int | None:
@@ -165,9 +189,9 @@ class BoundedStream:
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         self._check_usable()
-        if self._iterating:
+        if self._reader is _ITERATING:
             raise OperationNotAllowed("the request body is already being iterated over")
-        self._iterating = True
+        self._reader = _ITERATING
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
@@ -182,7 +206,8 @@ class BoundedStream:
                 self._handed += len(chunk)
                 yield chunk
         finally:
-            self._iterating = False
+            if self._reader is _ITERATING:
+                self._reader = _READING
 
     async def exhaust(self) -> None:
         """Read and discard the rest of the body. Raises as :meth:`read` does."""
@@ -195,7 +220,7 @@ class BoundedStream:
 
     def close(self) -> None:
         """Close the stream: later reads raise :class:`OperationNotAllowed`. Idempotent."""
-        self._closed = True
+        self._reader = _CLOSED
         self._buffer, self._offset = b"", 0
 
     # -- the framework's side -----------------------------------------------------------------
@@ -203,7 +228,7 @@ class BoundedStream:
     @property
     def touched(self) -> bool:
         """True once the app has started reading the body in any way."""
-        return self._touched
+        return self._reader is _READING or self._reader is _ITERATING
 
     @property
     def disconnected(self) -> bool:
@@ -212,8 +237,8 @@ class BoundedStream:
 
     def abandon(self) -> None:
         """Mark the unread rest of the body as unwanted (see Rule 6 of the module docstring)."""
-        if not self._touched:
-            self._abandoned = True
+        if self._reader is _UNTOUCHED:
+            self._reader = _DISCARDED
 
     async def wait_disconnect(self) -> None:
         """Return once the client has disconnected; receives on the app's behalf meanwhile."""
@@ -225,11 +250,11 @@ class BoundedStream:
                 message = await self._receive()
             if message["type"] == spec.HTTP_DISCONNECT:
                 self._disconnected = True
-            if self._eof or self._abandoned or self._closed:
+            if self._eof or self._error is not None or self._reader in _UNREAD:
                 continue  # a body message nobody will read: drop it
-            if self._error is None and not self._touched:
+            if self._reader is _UNTOUCHED:
                 # The app never read the body and is already streaming its response.
-                self._abandoned = True
+                self._reader = _DISCARDED
                 continue
             self._pending = message
             self._taken.clear()
@@ -237,10 +262,12 @@ class BoundedStream:
     # -- internals ----------------------------------------------------------------------------
 
     def _check_usable(self) -> None:
-        self._touched = True
-        if self._closed:
+        reader = self._reader
+        if reader is _UNTOUCHED:
+            self._reader = _READING
+        elif reader is _CLOSED:
             raise OperationNotAllowed("the request body stream is closed")
-        if self._abandoned:
+        elif reader is _DISCARDED:
             raise OperationNotAllowed(
                 "the request body was discarded: the response started streaming before the "
                 "responder read it (read req.stream before returning to stream both ways)"

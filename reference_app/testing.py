@@ -152,6 +152,9 @@ class Exchange:
         self._state = _State()
         self._events: asyncio.Queue[Message] = asyncio.Queue()
         self._changed = asyncio.Event()
+        #: The first violation send() raised: the exchange fails with it even if the app
+        #: caught it (an app may take a raising send() for a server that will take no more).
+        self._violation: ASGIProtocolError | None = None
         self.task: asyncio.Task[None] | None = None
 
     # -- the server side ------------------------------------------------------------------------
@@ -177,7 +180,12 @@ class Exchange:
             if self._raise_after_disconnect:
                 raise ConnectionResetError("the client disconnected (ASGI spec 2.4 behaviour)")
             return  # no-op after disconnect, as on every probed server
-        self._validate(message)
+        try:
+            self._validate(message)
+        except ASGIProtocolError as violation:
+            if self._violation is None:
+                self._violation = violation
+            raise
         self._events.put_nowait(message)
         self._changed.set()
 
@@ -295,6 +303,8 @@ class Exchange:
         get.cancel()
         if self.task in done:
             self.task.result()  # re-raise the app's exception
+            if self._violation is not None:
+                raise self._violation
             if not self._state.started:
                 raise ASGIProtocolError("the app returned without starting a response")
             return None
@@ -308,6 +318,8 @@ class Exchange:
                 await asyncio.shield(self.task)
         except TimeoutError:
             raise TimeoutError(f"the app did not return within {timeout} s") from None
+        if self._violation is not None:
+            raise self._violation
         state = self._state
         if not self._disconnected:
             if not state.started:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reference_app import App, HTTPInvalidHeader, Request, Response
+from reference_app import App, HTTPInvalidHeader, OperationNotAllowed, Request, Response
 from reference_app.request import Context
 from reference_app.testing import ASGIDriver, Result
 from reference_app.types import Message
@@ -440,3 +440,28 @@ def test_a_content_length_no_body_has_is_a_400_not_a_500(digits: int) -> None:
     result = request(app, "POST", "/", headers=[("content-length", "1" * digits)], body=b"x")
     assert result.status == 400
     assert "is not a length any body has" in result.json()["description"]
+
+
+# -- what the framework asks of a request -------------------------------------------------------
+
+
+def test_max_body_size_is_public_and_bounds_the_stream_made_after() -> None:
+    req = make_request(headers=[("content-length", "10")])
+    assert req.max_body_size is None
+    req.max_body_size = 5
+    assert req.max_body_size == 5
+    assert req.stream.content_length == 10
+
+
+async def test_watch_stream_is_the_apps_stream_or_a_discarding_one_kept_for_later() -> None:
+    req = make_request()
+    own = req.stream
+    assert req.watch_stream() is own
+    assert not own.closed
+
+    other = make_request()
+    watched = other.watch_stream()
+    assert other.stream_if_created is watched
+    assert other.stream is watched  # a later read gets the documented error, not a new reader
+    with pytest.raises(OperationNotAllowed, match="discarded"):
+        await other.stream.read()

@@ -146,3 +146,26 @@ async def test_lifespan_reports_failure_and_unexpected_replies() -> None:
     with pytest.raises(LifespanFailed, match="flush failed"):
         async with lifespan(failing_shutdown):
             pass
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+async def test_a_violation_the_app_swallows_still_fails_the_exchange(stream: bool) -> None:
+    """An app may take a raising send() as a server that takes no more and return quietly
+    (reference_app does); the driver still fails the exchange with the violation itself."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({**START, "headers": [(b"Upper", b"v")]})
+        except ASGIProtocolError:
+            return
+
+    async def run() -> None:
+        driver = ASGIDriver(app)
+        if stream:
+            async with driver.stream("GET", "/") as exchange:
+                await exchange.start()
+        else:
+            await driver.get("/")
+
+    with pytest.raises(ASGIProtocolError, match="header names must be lowercase"):
+        await run()

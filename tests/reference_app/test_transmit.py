@@ -7,6 +7,7 @@ Each test names the flaw of Falcon or bareASGI it proves we do not have, where t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from conformance.sse import parse
 from reference_app import App, HTTPError, Request, Response, ResponseAborted, SSEvent
 from reference_app.testing import ASGIDriver
+from reference_app.types import Message
 
 PUSH: dict[str, Any] = {"http.response.push": {}}
 
@@ -814,3 +816,212 @@ async def test_media_no_handler_can_serialize_is_a_500_not_a_415(
         result = await ASGIDriver(app).get("/m")
     assert result.status == 500
     assert "no media handler serializes 'text/html'" in caplog.text
+
+
+# -- a server that refuses what is sent ----------------------------------------------------------
+
+
+def refusing(app: Any, after: int, error: Exception) -> tuple[Any, list[Message]]:
+    """An ASGI wrapper whose send() takes ``after`` messages, then raises ``error`` for good,
+    as uvicorn does once it has answered a malformed request itself."""
+    sent: list[Message] = []
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        async def refusing_send(message: Message) -> None:
+            if len(sent) >= after:
+                raise error
+            sent.append(message)
+            await send(message)
+
+        await app(scope, receive, refusing_send)
+
+    return wrapper, sent
+
+
+@pytest.mark.parametrize("kind", ["rendered", "stream", "sse"])
+@pytest.mark.parametrize("after", [0, 1], ids=["at-start", "after-start"])
+async def test_a_send_that_raises_ends_the_response_with_one_warning_and_no_retry(
+    kind: str, after: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = IteratorWithClose([b"a", b"b"] if kind == "stream" else [SSEvent(text="a")])
+    app = App()
+
+    async def responder(req: Request, resp: Response) -> None:
+        if kind == "stream":
+            resp.stream = source
+        elif kind == "sse":
+            resp.sse = source
+        else:
+            resp.text = "hello"
+
+    route(app, "/x", responder)
+    wrapped, sent = refusing(app, after, RuntimeError("Expected ASGI message 'x', but got 'y'"))
+    with caplog.at_level(logging.WARNING, "reference_app"):
+        async with ASGIDriver(wrapped).stream("GET", "/x") as exchange:
+            assert exchange.task is not None
+            async with asyncio.timeout(2):
+                await exchange.task  # the app returns: nothing is raised to the server
+    assert [m["type"] for m in sent] == ["http.response.start"][:after]  # no 500 tried after
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert "the server refused the response (RuntimeError: Expected ASGI message" in (
+        record.getMessage()
+    )
+    if kind != "rendered":
+        assert source.closed == 1
+
+
+async def test_the_outcome_is_an_enum() -> None:
+    from reference_app.transmit import Outcome
+
+    assert [outcome.name for outcome in Outcome] == ["COMPLETE", "DISCONNECTED", "REFUSED"]
+
+
+async def test_a_failed_body_does_not_stop_the_watcher_from_seeing_the_disconnect() -> None:
+    """The app read part of a body that then failed (413), caught it and streamed a response:
+    the body messages still arriving are dropped, and the disconnect is seen."""
+    probe = Probe()
+    app = App(max_body_size=4)
+
+    async def responder(req: Request, resp: Response) -> None:
+        with contextlib.suppress(HTTPError):
+            await req.stream.read()
+        resp.stream = gated_stream(probe, 5)
+
+    route(app, "/s", responder, ("POST",))
+    driver = ASGIDriver(app)
+    async with driver.stream("POST", "/s", body=[b"12345"], body_complete=False) as exchange:
+        probe.gate.set()
+        assert await exchange.next_chunk() == b"chunk 0\n"
+        exchange.send_body(b"more")
+        exchange.send_body(b"and more", more_body=False)
+        await asyncio.sleep(0.01)
+        exchange.disconnect()
+        async with asyncio.timeout(2):
+            await probe.finalized.wait()
+        result = await exchange.finish()
+    assert result.disconnected
+
+
+async def test_a_body_read_first_during_the_stream_is_the_discarded_one() -> None:
+    """The watcher's discarding stream is the request's: a producer that reads the body only
+    once the response streams gets the documented error, not a second reader of receive()."""
+    errors: list[BaseException] = []
+    app = App()
+
+    async def responder(req: Request, resp: Response) -> None:
+        async def late_reader() -> AsyncIterator[bytes]:
+            yield b"first"
+            await asyncio.sleep(0.01)  # the watcher starts
+            try:
+                await req.stream.read()
+            except Exception as error:
+                errors.append(error)
+            yield b"second"
+
+        resp.stream = late_reader()
+
+    route(app, "/late", responder, ("POST",))
+    result = await ASGIDriver(app).request("POST", "/late", body=b"unread")
+    assert result.body == b"firstsecond"
+    (error,) = errors
+    assert "the request body was discarded" in str(error)
+
+
+# -- the watcher's corners ------------------------------------------------------------------------
+
+
+def slow_sends(app: Any, delay: float) -> Any:
+    """An ASGI wrapper whose send() takes ``delay`` seconds, like a server flushing a socket."""
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        async def slow_send(message: Message) -> None:
+            await asyncio.sleep(delay)
+            await send(message)
+
+        await app(scope, receive, slow_send)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("during", ["start", "chunk"])
+async def test_a_disconnect_during_a_slow_send_stops_the_pump_when_send_returns(
+    during: str,
+) -> None:
+    """The watcher never cancels the app inside send(): the pump sees the disconnect after it."""
+    probe = Probe()
+    app = App()
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.stream = gated_stream(probe, 5)
+
+    route(app, "/s", responder)
+    async with ASGIDriver(slow_sends(app, 0.05)).stream("GET", "/s") as exchange:
+        if during == "chunk":
+            probe.gate.set()
+            assert await exchange.next_chunk() == b"chunk 0\n"
+            probe.gate.set()  # the next chunk is produced and its send() starts
+        await asyncio.sleep(0.02)  # inside a send() now
+        exchange.disconnect()
+        assert exchange.task is not None
+        async with asyncio.timeout(2):
+            await exchange.task  # no CancelledError: the pump stopped itself
+    # (a generator never started has no frame to finalize: then nothing was produced either)
+    assert probe.finalized.is_set() or (during, probe.produced) == ("start", 0)
+    assert probe.produced == (2 if during == "chunk" else 0)
+
+
+async def test_a_producer_that_swallows_the_cancellation_is_stopped_anyway() -> None:
+    produced: list[int] = []
+    app = App()
+
+    async def stubborn() -> AsyncIterator[bytes]:
+        for index in range(5):
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass  # a producer that should not do this
+            produced.append(index)
+            yield b"x"
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.stream = stubborn()
+
+    route(app, "/s", responder)
+    async with ASGIDriver(app).stream("GET", "/s") as exchange:
+        await exchange.start()
+        await asyncio.sleep(0.01)
+        exchange.disconnect()
+        assert exchange.task is not None
+        async with asyncio.timeout(2):
+            await exchange.task  # returns normally: the cancellation was ours
+        assert not exchange.task.cancelled()
+    assert produced == [0]  # the item it yielded after swallowing is not sent on
+
+
+async def test_a_receive_that_fails_while_streaming_aborts_the_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    probe = Probe()
+    app = App()
+
+    async def responder(req: Request, resp: Response) -> None:
+        resp.stream = gated_stream(probe, 5)
+
+    route(app, "/s", responder)
+
+    async def broken_receive(scope: Any, receive: Any, send: Any) -> None:
+        async def failing() -> Message:
+            raise RuntimeError("receive broke")
+
+        await app(scope, failing, send)
+
+    with caplog.at_level(logging.ERROR, "reference_app"):
+        async with ASGIDriver(broken_receive).stream("GET", "/s") as exchange:
+            with pytest.raises(ResponseAborted, match="receive broke"):
+                await exchange.finish()
+    assert probe.finalized.is_set()
+    assert [r.message["type"] for r in exchange.records if r.direction == "send"] == [
+        "http.response.start"
+    ]  # aborted: no second response start
