@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Final
 
 from .cases import FAMILIES, Gate
 from .commands import CommandError
@@ -44,9 +43,6 @@ from .commands.serve import serve
 from .commands.update import UPDATE_DIRECTORY, update
 
 __all__ = ["main"]
-
-_SUITES: Final = "conformance.suites"
-_INI: Final = "[pytest]\nxfail_strict = true\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

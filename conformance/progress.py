@@ -204,7 +204,7 @@ class Progress:
 
     def finish(self, document: Mapping[str, Any], args: argparse.Namespace) -> None:
         """The summary after the run: the table, what went wrong, the files, the status."""
-        from .plugin import compatibility_table
+        from .report.table import compatibility_table
 
         run = document["run"]
         for error in run["errors"]:

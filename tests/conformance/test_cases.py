@@ -36,7 +36,7 @@ def test_a_case_is_registered_with_its_facts_and_marked() -> None:
     ("case_id", "doc", "message"),
     [
         pytest.param("nofamily", "Doc.", "must be 'family/name'", id="no-slash"),
-        pytest.param("websocket/x", "Doc.", "must be 'family/name'", id="unknown-family"),
+        pytest.param("nosuch/x", "Doc.", "must be 'family/name'", id="unknown-family"),
         pytest.param("sse/", "Doc.", "must be 'family/name'", id="empty-name"),
         pytest.param("sse/undocumented", None, "needs a docstring", id="no-docstring"),
     ],
