@@ -6,8 +6,13 @@
   longer or shorter than its Content-Length, pipelined requests, ``Expect: 100-continue``
   without the body); responses are parsed with h11, and every byte in and out is kept in a
   timestamped :class:`Transcript`.
-* :class:`H2Client`: a raw HTTP/2 connection (the ``h2`` library) that sees PUSH_PROMISE frames
-  and can turn push off (``SETTINGS_ENABLE_PUSH = 0``).
+* :class:`H2Session`: the raw HTTP/2 connection (the ``h2`` library), driven frame by frame:
+  any header block, DATA and RST_STREAM as the case says; informational responses, trailers,
+  PUSH_PROMISE (``SETTINGS_ENABLE_PUSH`` on or off), RST_STREAM and GOAWAY seen with their
+  codes; incremental, timestamped reads with flow control driven by what the case reads; a
+  frame transcript (:meth:`H2Result.describe`). :class:`H2Client` is its one-GET shorthand.
+* :func:`connect`: the raw connection both raw clients open (TLS with ALPN on TLS variants;
+  optionally a small ``SO_RCVBUF``, for a client that reads slowly).
 * :class:`Observer`: the observation channel of the contract app (:mod:`conformance.observe`).
 
 Every wait has a deadline; nothing here sleeps to let time pass.
@@ -19,7 +24,7 @@ and the app's observations of each case; outside a case this does nothing.
 
 from __future__ import annotations
 
-from ._common import TIMEOUT as TIMEOUT, new_token as new_token
+from ._common import TIMEOUT as TIMEOUT, connect as connect, new_token as new_token
 from .http1 import (
     RawHTTP1 as RawHTTP1,
     RawResponse as RawResponse,
@@ -31,6 +36,7 @@ from .http2 import (
     H2Result as H2Result,
     H2Session as H2Session,
     H2Stream as H2Stream,
+    error_name as error_name,
 )
 from .httpx_client import http_client as http_client
 from .observer import Observer as Observer
@@ -45,6 +51,8 @@ __all__ = [
     "RawHTTP1",
     "RawResponse",
     "Transcript",
+    "connect",
+    "error_name",
     "http_client",
     "new_token",
     "request_bytes",

@@ -1,4 +1,9 @@
-"""A raw HTTP/1.1 connection, for what a polite client never sends; responses parsed by h11."""
+"""A raw HTTP/1.1 connection, for what a polite client never sends; responses parsed by h11.
+
+Responses can be read whole (:meth:`RawHTTP1.response`) or as they arrive
+(:meth:`RawHTTP1.response_head`, then :meth:`RawHTTP1.body`), from a socket with a small receive
+buffer if the case needs a client that reads slowly.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +19,37 @@ import h11
 from servers import RunningServer
 
 from .. import evidence
-from ._common import TIMEOUT
+from ._common import TIMEOUT, connect
 
 __all__ = ["RawHTTP1", "RawResponse", "Transcript", "request_bytes"]
 
 
+#: How many bytes a transcript keeps whole; past that, each entry keeps its first
+#: :data:`KEPT_PREFIX` bytes (a 64 MiB body needs no 64 MiB transcript).
+MAX_KEPT = 4 * 1024 * 1024
+KEPT_PREFIX = 256
+
+
 @dataclass(slots=True)
 class Transcript:
-    """What crossed the wire, with ``time.monotonic()`` stamps: ``(t, "out"|"in", bytes)``."""
+    """What crossed the wire, with ``time.monotonic()`` stamps: ``(t, "out"|"in", bytes)``.
+
+    Entries keep their bytes whole up to :data:`MAX_KEPT` bytes in all, then only a prefix
+    (:attr:`cut` counts the bytes left out).
+    """
 
     entries: list[tuple[float, str, bytes]] = field(default_factory=list)
+    kept: int = 0
+    cut: int = 0
 
     def add(self, direction: str, data: bytes) -> None:
         """Record ``data`` going ``direction`` now."""
-        self.entries.append((time.monotonic(), direction, data))
         evidence.wire(self, "raw", ">" if direction == "out" else "<", data)
+        if self.kept + len(data) > MAX_KEPT and len(data) > KEPT_PREFIX:
+            self.cut += len(data) - KEPT_PREFIX
+            data = data[:KEPT_PREFIX]
+        self.kept += len(data)
+        self.entries.append((time.monotonic(), direction, data))
 
     def render(self, limit: int = 4000) -> str:
         """A readable form, for failure messages and reports."""
@@ -61,10 +82,17 @@ class RawResponse:
 
 
 class RawHTTP1:
-    """One raw HTTP/1.1 connection to ``server`` (TLS for TLS variants)."""
+    """One raw HTTP/1.1 connection to ``server`` (TLS for TLS variants).
 
-    def __init__(self, server: RunningServer) -> None:
+    Args:
+        server: the server to connect to.
+        receive_buffer: ``SO_RCVBUF`` of the socket (see :func:`conformance.client.connect`),
+            for a client that reads slowly; the kernel's default (autotuned) if None.
+    """
+
+    def __init__(self, server: RunningServer, *, receive_buffer: int | None = None) -> None:
         self.server = server
+        self.receive_buffer = receive_buffer
         self.transcript = Transcript()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -72,11 +100,8 @@ class RawHTTP1:
         self._leftover = b""
 
     async def __aenter__(self) -> RawHTTP1:
-        ssl_context = self.server.client_ssl_context() if self.server.spec.tls else None
-        if ssl_context is not None:
-            ssl_context.set_alpn_protocols(["http/1.1"])
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(self.server.host, self.server.port, ssl=ssl_context), TIMEOUT
+        self._reader, self._writer = await connect(
+            self.server, alpn="http/1.1", receive_buffer=self.receive_buffer
         )
         return self
 
@@ -103,10 +128,10 @@ class RawHTTP1:
         self.transcript.add("out", b"<FIN>")
         self._writer.write_eof()
 
-    async def recv(self, timeout: float = TIMEOUT) -> bytes:
-        """Read whatever arrives next (b"" at EOF)."""
+    async def recv(self, timeout: float = TIMEOUT, size: int = 65536) -> bytes:
+        """Read whatever arrives next, at most ``size`` bytes (b"" at EOF)."""
         assert self._reader is not None
-        data = await asyncio.wait_for(self._reader.read(65536), timeout)
+        data = await asyncio.wait_for(self._reader.read(size), timeout)
         self.transcript.add("in", data if data else b"<EOF>")
         return data
 
@@ -117,6 +142,25 @@ class RawHTTP1:
             TimeoutError: no complete response within ``timeout``.
             ConnectionError: the server closed the connection first.
         """
+        deadline = time.monotonic() + timeout
+        try:
+            response = await self.response_head(timeout, head=head)
+            body = bytearray()
+            while (chunk := await self.body(max(0.0, deadline - time.monotonic()))) is not None:
+                body += chunk
+        except TimeoutError:
+            raise TimeoutError(f"no complete response within {timeout} s") from None
+        response.body = bytes(body)
+        return response
+
+    async def response_head(self, timeout: float = TIMEOUT, *, head: bool = False) -> RawResponse:
+        """Read the next response's status line and headers (1xx responses collected on the
+        way); its body, still unread, is empty in what this returns: read it with :meth:`body`.
+
+        Raises:
+            TimeoutError: no response head within ``timeout``.
+            ConnectionError: the server closed the connection first.
+        """
         if self._parser.our_state is h11.DONE and self._parser.their_state is h11.DONE:
             self._parser.start_next_cycle()
         if self._parser.our_state is h11.IDLE:
@@ -125,31 +169,50 @@ class RawHTTP1:
             self._parser.send(h11.Request(method=method, target="/", headers=[("host", "x")]))
             self._parser.send(h11.EndOfMessage())
         informational: list[int] = []
-        status, headers, body = 0, [], bytearray()
         deadline = time.monotonic() + timeout
         while True:
-            event = self._parser.next_event()
-            if event is h11.NEED_DATA:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no complete response within {timeout} s")
-                data = await self.recv(remaining)
-                if not data:
-                    self._parser.receive_data(b"")
-                    if self._parser.their_state is h11.CLOSED and not status:
-                        raise ConnectionError("the server closed the connection without a response")
-                    continue
-                self._parser.receive_data(data)
-            elif isinstance(event, h11.InformationalResponse):
+            event = await self._event(deadline, "a response")
+            if isinstance(event, h11.InformationalResponse):
                 informational.append(event.status_code)
             elif isinstance(event, h11.Response):
-                status, headers = event.status_code, list(event.headers)
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                return RawResponse(status, headers, bytes(body), informational)
+                return RawResponse(event.status_code, list(event.headers), b"", informational)
             elif isinstance(event, h11.ConnectionClosed):
+                raise ConnectionError("the server closed the connection without a response")
+
+    async def body(self, timeout: float = TIMEOUT, size: int = 65536) -> bytes | None:
+        """The next piece of the current response's body (at most about ``size`` bytes read
+        from the socket); None at the end of the response.
+
+        Raises:
+            TimeoutError: nothing within ``timeout``.
+            ConnectionError: the server closed the connection mid-response.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            event = await self._event(deadline, "the rest of the response", size)
+            if isinstance(event, h11.Data):
+                return bytes(event.data)
+            if isinstance(event, h11.EndOfMessage):
+                return None
+            if isinstance(event, h11.ConnectionClosed):
                 raise ConnectionError("the server closed the connection mid-response")
+
+    async def _event(self, deadline: float, what: str, size: int = 65536) -> object:
+        """The parser's next event, reading from the socket as needed."""
+        while True:
+            event = self._parser.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{what} did not arrive in time")
+            data = await self.recv(remaining, size)
+            if not data:
+                self._parser.receive_data(b"")
+                if self._parser.their_state is h11.CLOSED:
+                    return h11.ConnectionClosed()
+                continue
+            self._parser.receive_data(data)
 
     async def expect_closed(self, timeout: float = TIMEOUT) -> bytes:
         """Read until the server closes; return what arrived meanwhile."""
