@@ -35,7 +35,8 @@ Families and endpoints::
                                             (a job records late-response-over after it)
     GET  /lifespan/state[?append=1]         what startup put in the state (append: as POST)
     POST /lifespan/state                    appends to the shared list in the state
-    ANY  /raw/...                           raw ASGI endpoints (see conformance.contract.raw)
+    ANY  /raw/...                           raw ASGI endpoints (see conformance.contract.raw,
+                                            and the RAW dict of each family's module)
 """
 
 from __future__ import annotations
@@ -135,6 +136,5 @@ def _configure_logging() -> None:
 
 _configure_logging()
 #: The app servers run: ``conformance.contract:app``.
-app = MessageRecorder(
-    RawRoutes(build_app(), {**ROUTES, **{p: h for f in RAW_FAMILIES for p, h in f.RAW.items()}})
-)
+_RAW = {p: h for f in (*FAMILIES, *RAW_FAMILIES) for p, h in getattr(f, "RAW", {}).items()}
+app = MessageRecorder(RawRoutes(build_app(), {**ROUTES, **_RAW}))

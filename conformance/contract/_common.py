@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import logging
 from typing import Final
+from urllib.parse import parse_qs
 
 from reference_app import HTTPBadRequest, Request
+from reference_app.types import Scope
 
 from ..observe import Observations
 
-__all__ = ["CHUNK", "PATTERN", "float_param", "int_param", "logger", "observations", "pattern"]
+__all__ = [
+    "CHUNK",
+    "PATTERN",
+    "float_param",
+    "int_param",
+    "logger",
+    "observations",
+    "pattern",
+    "query",
+    "token_of",
+]
 
 logger = logging.getLogger("asgi_conformance.contract")
 
@@ -45,3 +57,20 @@ def float_param(req: Request, name: str, default: float) -> float:
         return default if value is None else float(value)
     except ValueError:
         raise HTTPBadRequest(description=f"query parameter {name} must be a number") from None
+
+
+def token_of(scope: Scope) -> str:
+    """The ``x-probe-token`` header of a raw endpoint's request ("" if none)."""
+    for name, value in scope["headers"]:
+        if name == b"x-probe-token":
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def query(scope: Scope, name: str, default: float) -> float:
+    """A number from a raw endpoint's query string, or ``default``."""
+    values = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1")).get(name)
+    try:
+        return float(values[0]) if values else default
+    except ValueError:
+        return default

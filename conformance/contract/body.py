@@ -1,4 +1,5 @@
-"""Request body endpoints: digests read every way, and a route whose limit is 1 KiB.
+"""Request body endpoints: digests read every way, a route whose limit is 1 KiB, and a raw
+receiver that reads ``http.request`` messages exactly as the server sends them.
 
 Events recorded under the token of the path (besides what the message recorder records for a
 request carrying ``x-probe-token``):
@@ -10,15 +11,27 @@ request carrying ``x-probe-token``):
   ``reads``).
 * ``body-error``: reading failed with ``ClientDisconnected`` (``received`` bytes so far).
 * ``body-end``: the responder is done, whichever way.
+
+Raw endpoint (:data:`RAW`), token in the ``x-probe-token`` header:
+
+* ``POST /raw/body/receive``: calls ``receive()`` until a message with ``more_body=False`` (or
+  ``http.disconnect``), never stopping at the Content-Length as a framework does, so the test
+  sees whether the server ends the body at all. Records ``body-start``, then
+  ``body-complete`` (``length``, ``sha256``, ``messages``) and answers 200 with the same as
+  JSON, or ``body-error`` (``error="http.disconnect"``, ``received``); then ``body-end``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 
 from reference_app import App, ClientDisconnected, Request, Response
+from reference_app.types import ASGIApp, Receive, Scope, Send
 
-from ._common import observations
+from ._common import observations, token_of
+
+__all__ = ["RAW", "register"]
 
 
 def register(app: App) -> None:
@@ -71,3 +84,35 @@ async def _digest(req: Request, resp: Response, token: str) -> None:
         reads=reads,
     )
     resp.media = {"length": total, "sha256": sha.hexdigest(), "largest_read": largest}
+
+
+async def receive_all(scope: Scope, receive: Receive, send: Send) -> None:
+    """Read ``http.request`` messages until one says ``more_body=False``; answer the digest."""
+    token = token_of(scope)
+    observations.record(token, "body-start")
+    sha, total, messages = hashlib.sha256(), 0, 0
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                observations.record(token, "body-error", error=message["type"], received=total)
+                return
+            body = message.get("body", b"")
+            sha.update(body)
+            total += len(body)
+            messages += 1
+            if not message.get("more_body", False):
+                break
+        result = {"length": total, "sha256": sha.hexdigest(), "messages": messages}
+        observations.record(token, "body-complete", **result)
+        payload = json.dumps(result).encode()
+        headers = [(b"content-type", b"application/json")]
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+    finally:
+        observations.record(token, "body-end")
+
+
+#: Raw ASGI endpoints of this family, by exact path.
+RAW: dict[str, ASGIApp] = {"/raw/body/receive": receive_all}

@@ -16,6 +16,21 @@ Endpoints (events are recorded under the path's token):
   ``call-returned`` (``returned``: whether it did; ``task``: False if the call was not an
   asyncio task), then waits for gate ``finish`` (up to ``timeout``) and records ``job-end``
   (or ``job-abandoned``).
+
+Raw endpoints (:data:`RAW`): work the app does *inside its own call* after its response, which
+is what a server can cut short. The token is the ``x-probe-token`` header; events go under it
+(besides the message recorder's):
+
+* ``ANY /raw/jobs/after?parts=&timeout=``: with ``parts=2`` (the default) a streamed response
+  whose second, final part waits for gate ``finish`` (``first-sent`` once the first part is
+  sent); with ``parts=1`` one body with Content-Length. After the final ``send()`` returned:
+  ``final-sent``, then ``work-start``, then the call waits for gate ``work`` and records
+  ``work-end``; ``cancelled`` if the server cancels the call meanwhile. A gate not opened
+  within ``timeout`` seconds (default 10) is given up (``finish-abandoned``,
+  ``work-abandoned``), so a failed case leaves no call behind.
+* ``ANY /raw/jobs/slow?seconds=``: one body with Content-Length, then ``work-start``, a sleep
+  inside the call, ``work-end`` and the log line ``contract: call <token> finished``; if
+  cancelled, ``cancelled`` and ``contract: call <token> cancelled``.
 """
 
 from __future__ import annotations
@@ -26,8 +41,15 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from reference_app import App, Request, Response
+from reference_app.types import ASGIApp, Receive, Scope, Send
 
-from ._common import float_param, int_param, logger, observations
+from ._common import float_param, int_param, logger, observations, query, token_of
+
+__all__ = ["FIRST_PART", "LAST_PART", "RAW", "register"]
+
+#: The parts of ``/raw/jobs/after``'s response.
+FIRST_PART = b"first part;"
+LAST_PART = b"last part"
 
 
 def register(app: App) -> None:
@@ -121,3 +143,58 @@ def _outliver(
         observations.record(token, "job-end")
 
     return outliver
+
+
+async def _through(token: str, gate: str, limit: float) -> bool:
+    """Wait for gate ``gate`` of ``token``; False if it stayed shut for ``limit`` seconds."""
+    try:
+        async with asyncio.timeout(limit):
+            await observations.gate(token, gate).acquire()
+    except TimeoutError:
+        observations.record(token, f"{gate}-abandoned")
+        return False
+    return True
+
+
+async def after(scope: Scope, receive: Receive, send: Send) -> None:
+    """A response, then work inside the call held by gate ``work`` (see the module docstring)."""
+    token, limit = token_of(scope), query(scope, "timeout", 10.0)
+    headers = [(b"content-type", b"text/plain")]
+    if query(scope, "parts", 2) == 1:
+        headers.append((b"content-length", str(len(LAST_PART)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+    else:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": FIRST_PART, "more_body": True})
+        observations.record(token, "first-sent")
+        await _through(token, "finish", limit)
+    await send({"type": "http.response.body", "body": LAST_PART, "more_body": False})
+    observations.record(token, "final-sent")
+    try:
+        observations.record(token, "work-start")
+        if await _through(token, "work", limit):
+            observations.record(token, "work-end")
+    except asyncio.CancelledError:
+        observations.record(token, "cancelled")
+        raise
+
+
+async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+    """A response, then a sleep inside the call; its end (or cancellation) is logged."""
+    token = token_of(scope)
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+    try:
+        observations.record(token, "work-start")
+        await asyncio.sleep(query(scope, "seconds", 1.0))
+    except asyncio.CancelledError:
+        observations.record(token, "cancelled")
+        logger.info("contract: call %s cancelled", token)
+        raise
+    observations.record(token, "work-end")
+    logger.info("contract: call %s finished", token)
+
+
+#: Raw ASGI endpoints of this family, by exact path.
+RAW: dict[str, ASGIApp] = {"/raw/jobs/after": after, "/raw/jobs/slow": slow}

@@ -1,4 +1,9 @@
-"""Streaming endpoints: gated chunks, read() objects, large bodies, endless and flooding streams."""
+"""Streaming endpoints: gated chunks, read() objects, large bodies, endless and flooding streams.
+
+``/stream/bytes?size=&chunk=&length=&token=`` streams the deterministic pattern; with a token it
+records ``done`` once the server has taken the last chunk (its ``send()`` returned).
+``/stream/flood/{token}`` counts ``produced`` per chunk handed to the server, forever.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,18 @@ class _Reader:
         observations.record(self.token, "closed")
 
 
+async def _pattern_chunks(size: int, chunk: int, token: str | None) -> AsyncIterator[bytes]:
+    """``size`` bytes of the pattern in ``chunk``-byte pieces; ``done`` once all were taken."""
+    sent = 0
+    while sent < size:
+        piece = PATTERN[: min(chunk, size - sent, len(PATTERN))]
+        sent += len(piece)
+        yield piece
+    if token:
+        # The last chunk's send() returned: the server has taken the whole stream.
+        observations.record(token, "done", size=sent)
+
+
 def register(app: App) -> None:
     """Add this family's endpoints to ``app``."""
 
@@ -51,18 +68,11 @@ def register(app: App) -> None:
     @app.route("/stream/bytes")
     async def stream_bytes(req: Request, resp: Response) -> None:
         size, chunk = int_param(req, "size", CHUNK), max(1, int_param(req, "chunk", CHUNK))
-
-        async def chunks() -> AsyncIterator[bytes]:
-            sent = 0
-            while sent < size:
-                piece = PATTERN[: min(chunk, size - sent, len(PATTERN))]
-                sent += len(piece)
-                yield piece
-
+        chunks = _pattern_chunks(size, chunk, req.get_param("token"))
         if req.get_param("length") == "1":
-            resp.set_stream(chunks(), size)
+            resp.set_stream(chunks, size)
         else:
-            resp.stream = chunks()
+            resp.stream = chunks
 
     @app.route("/stream/forever/{token}")
     async def stream_forever(req: Request, resp: Response, token: str) -> None:

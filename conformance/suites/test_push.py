@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from conformance.cases import Grade, case
-from conformance.client import H2Client, H2Result, Observer, http_client, new_token
+from conformance.client import H2Client, H2Result
 from reference_app.response import PUSH_COPIED_HEADERS
 from servers import Capability, RunningServer
 
@@ -82,6 +82,10 @@ async def test_push_promises_carry_the_request_the_app_pushed(server: RunningSer
     triggering request's ``:authority``, the connection's ``:scheme``, the headers the app
     asked for and the request headers it copies by default; a request header outside that
     set is not promised.
+
+    Server behaviour judged: ``http.response.push`` becomes a PUSH_PROMISE carrying exactly
+    the request the app described. Fails under a break that drops push messages (a server
+    advertising the extension without sending promises) or mangles their path.
     """
     result = await _push_page(server)
     page = _json(result, 1)
@@ -126,6 +130,10 @@ async def test_each_promised_request_is_served_by_the_app_as_a_get(
     Each promised stream carries a whole 200 response from the app's ``/pushed/{name}``,
     which echoes the request it received: ``GET`` over HTTP/2, the path and query string
     split as for any request, ``host`` from the ``:authority``, and the promised headers.
+
+    Server behaviour judged: the server serves each promised request through the app, as a
+    request of its own. Fails under a break that promises but never serves the pushed
+    request (the promised stream never ends with the app's response).
     """
     result = await _push_page(server)
     assert _json(result, 1) == {"pushed": [True] * len(PUSHED)}
@@ -168,6 +176,10 @@ async def test_the_promised_request_has_only_the_headers_the_app_gave(
     the pseudo-headers and nothing else: response fields of its own (``server``, ``date``)
     in a request make the client's cache match a request that was never made, and the app
     serving the push sees them as request headers.
+
+    Server behaviour judged: the promised header block is the app's, untouched. hypercorn
+    fails it (it appends its own ``date`` and ``server`` response headers), as does any break
+    that adds fields to the push message's headers.
     """
     result = await _push_page(server)
     allowed = PSEUDO | {ASKED[0]} | {name for name, _ in COPIED}
@@ -186,15 +198,19 @@ async def test_the_promised_request_has_only_the_headers_the_app_gave(
     "push/refused-by-client",
     grade=Grade.REQUIRED,
     clause="RFC 9113 §6.5.2: a server MUST NOT send PUSH_PROMISE when SETTINGS_ENABLE_PUSH is 0",
-    requires=[Capability.HTTP2],
+    requires=[Capability.PUSH],
 )
 async def test_a_client_that_disables_push_gets_no_promise_and_a_whole_response(
     server: RunningServer,
 ) -> None:
     """RFC 9113 §6.5.2: a client with SETTINGS_ENABLE_PUSH = 0 gets no PUSH_PROMISE.
 
-    The app still pushes where the extension is advertised (it cannot know the client's
-    setting); the server must drop the pushes and deliver the page itself intact.
+    Server behaviour judged: a server that offers ``http.response.push`` honours the client's
+    setting. The app pushes (the extension is advertised; the app cannot know the client's
+    setting); the server must drop the pushes and deliver the page itself intact. Only a
+    variant that can push is judged: elsewhere no push is ever attempted, and the case would
+    pass whatever the server did. Fails under a break that sends the promises regardless of
+    the client's SETTINGS (a server ignoring ENABLE_PUSH=0).
     """
     result = await _push_page(server, enable_push=False)
     assert not result.pushes, (
@@ -205,45 +221,3 @@ async def test_a_client_that_disables_push_gets_no_promise_and_a_whole_response(
     pushed = page.get("pushed")
     assert isinstance(pushed, list), f"the page is not whole: {page}"
     assert len(pushed) == len(PUSHED), f"the page's pushes: {page}"
-
-
-@case(
-    "push/not-attempted-without-extension",
-    grade=Grade.REQUIRED,
-    clause="ASGI extensions: an app may use an extension only if the server lists it in "
-    "scope['extensions']",
-)
-async def test_no_push_is_attempted_where_the_server_does_not_offer_it(
-    server: RunningServer,
-) -> None:
-    """ASGI extensions: without ``http.response.push`` in the scope, no push is sent.
-
-    Over HTTP/1.1, and on servers without the extension, the page answers
-    ``{"pushed": [false, ...]}``, the app never sends an ``http.response.push`` message
-    (seen by the message recorder) and the response is intact. Where the extension is
-    offered the page says it pushed. The variant's declared ``push`` capability must agree
-    with what the scope advertises.
-    """
-    token = new_token()
-    async with http_client(server) as client, Observer(server) as observer:
-        scope = (await client.get("/scope")).json()
-        response = await client.get(_page(), headers={"x-probe-token": token})
-        sends = await observer.events(token, "send")
-    advertised = "http.response.push" in scope["extensions"]
-    assert advertised == server.spec.supports(Capability.PUSH), (
-        f"the scope's extensions are {scope['extensions']}, but the variant declares "
-        f"push={server.spec.supports(Capability.PUSH)}"
-    )
-    assert response.status_code == 200, f"the page answered {response.status_code}"
-    assert response.headers.get("content-type") == "application/json"
-    assert response.json() == {"pushed": [advertised] * len(PUSHED)}, (
-        f"the page answered {response.text!r} with push advertised={advertised}"
-    )
-    pushes = [s for s in sends if s["type"] == "http.response.push"]
-    assert advertised or not pushes, (
-        f"the app sent {len(pushes)} http.response.push message(s) although the server does "
-        "not offer the extension"
-    )
-    types = [s["type"] for s in sends]
-    assert types[:1] == ["http.response.start"], f"the app's messages: {types}"
-    assert types[-1:] == ["http.response.body"], f"the app's messages: {types}"
