@@ -7,7 +7,7 @@ interquartile range), so that it holds on a noisy shared machine.
 
 One module per measurement:
 
-- :mod:`bench.inprocess`: (1) framework overhead in process, five workloads, five apps;
+- :mod:`bench.inprocess`: (1) framework overhead in process, eight workloads, five apps;
 - :mod:`bench.wire`: (2) requests per second and latency per server (``wrk``, ``h2load``);
 - :mod:`bench.streaming`: (3) a 1 GiB body each way: throughput and the server's peak RSS;
 - :mod:`bench.fanout`: (4) SSE fan-out to 1,000 clients: events per second, memory per client;

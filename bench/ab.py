@@ -1,6 +1,6 @@
 """A/B of a reference_app change: the working tree against a git revision, side by side.
 
-``python -m bench.ab [REV] [WORKLOADS] [ROUNDS]`` (defaults: ``HEAD``, ``abcde``, ``21``) copies
+``python -m bench.ab [REV] [WORKLOADS] [ROUNDS]`` (defaults: ``HEAD``, ``abcdefgh``, ``21``) copies
 ``reference_app`` as it is at REV into a temporary package, builds the bench reference app on
 both copies, and times raw, before and after in interleaved rounds on the in-process workloads.
 It prints, per workload, each one's median µs/request, before and after as ratios to the raw
@@ -56,7 +56,7 @@ def reference_app_at(revision: str, directory: Path) -> ASGIApp:
 def main(argv: list[str]) -> None:
     """Run the A/B and print it."""
     revision = argv[0] if argv else "HEAD"
-    keys = argv[1] if len(argv) > 1 else "abcde"
+    keys = argv[1] if len(argv) > 1 else "abcdefgh"
     rounds = int(argv[2]) if len(argv) > 2 else 21
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         apps: dict[str, ASGIApp] = {

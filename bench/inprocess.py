@@ -6,7 +6,9 @@ Every framework's app (:mod:`bench.apps`) is called through the same driver
 framework gets a batch size that takes about ``batch_seconds``; then, for each workload, every
 round times one batch of each framework in a shuffled order, and the per-round ratio to the raw
 floor is taken. The tables give the median µs/request and the median ratio, each with its
-interquartile range.
+interquartile range. The driver's own cost (:func:`bench.driver.driver_cost`: an app that only
+sends an empty 200, through the same loop) is timed in every round too and printed beside the
+floor: it is part of every figure, the floor's included.
 
 Run alone: ``python -m bench inprocess``.
 """
@@ -22,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .apps import APPS, available
-from .driver import ASGIApp, call, run_batch
+from .driver import ASGIApp, null_app, run_batch
 from .stats import Samples
 from .workloads import WORKLOADS, Workload, WrongAnswer
 
@@ -40,9 +42,12 @@ __all__ = [
 #: The floor every ratio is taken against, and the framework the targets are about.
 BASELINE = "raw"
 REFERENCE = "reference_app"
-#: The in-process targets (issue 5): at most this many times the floor on these workloads.
+#: The driver's own cost, in the µs table (an app that sends an empty 200 and nothing else).
+DRIVER = "driver"
+#: The in-process targets (issues 5 and 11): at most this many times the floor on these
+#: workloads (the seed's route among them).
 FLOOR_TARGET = 3.0
-FLOOR_TARGET_WORKLOADS = ("a", "b")
+FLOOR_TARGET_WORKLOADS = ("a", "b", "f")
 
 
 def load_app(target: str) -> ASGIApp:
@@ -55,11 +60,15 @@ def load_app(target: str) -> ASGIApp:
 def verify(
     loop: asyncio.AbstractEventLoop, app: ASGIApp, workloads: Sequence[Workload]
 ) -> dict[str, str]:
-    """Check ``app`` on each workload; return the problems by workload key (empty: all good)."""
+    """Check ``app`` on each workload; return the problems by workload key (empty: all good).
+
+    The answer checked is the second of a batch, as timed: the scope and the exchange reused.
+    """
     problems: dict[str, str] = {}
     for workload in workloads:
         try:
-            workload.check(loop.run_until_complete(call(app, workload.scope(), workload.request())))
+            batch = run_batch(app, workload.scope(), workload.request(), 2)
+            workload.check(loop.run_until_complete(batch))
         except (WrongAnswer, Exception) as error:
             problems[workload.key] = f"{type(error).__name__}: {error}"
     return problems
@@ -137,17 +146,20 @@ def measure(
             timed = [n for n in names if workload.key not in result.wrong.get(n, {})]
             if BASELINE not in timed:
                 raise WrongAnswer(f"the raw floor answers workload {workload.key} wrongly")
-            sizes = {n: _calibrate(loop, apps[n], workload, batch_seconds) for n in timed}
+            contenders = {DRIVER: null_app, **{n: apps[n] for n in timed}}
+            sizes = {
+                n: _calibrate(loop, app, workload, batch_seconds) for n, app in contenders.items()
+            }
             for name, size in sizes.items():
                 result.batch_sizes[name, workload.key] = size
             samples = result.samples[workload.key] = Samples()
             for _ in range(rounds):
-                order = list(timed)
+                order = list(contenders)
                 shuffler.shuffle(order)
                 samples.add_round(
-                    {n: _time_batch(loop, apps[n], workload, sizes[n]) * 1e6 for n in order}
+                    {n: _time_batch(loop, contenders[n], workload, sizes[n]) * 1e6 for n in order}
                 )
-            medians = ", ".join(f"{n} {samples.summary(n).median:.1f}" for n in timed)
+            medians = ", ".join(f"{n} {samples.summary(n).median:.2f}" for n in contenders)
             progress(f"in-process ({workload.key}) {workload.title}: µs/req {medians}")
     finally:
         loop.close()
@@ -163,19 +175,22 @@ def _cell(result: InProcessResult, workload: Workload, name: str, ratio: bool) -
         return "-"
     if ratio:
         return samples.ratio(name, BASELINE).format(2, "x")
-    return samples.summary(name).format(1)
+    return samples.summary(name).format(2)
 
 
 def render(result: InProcessResult) -> str:
     """The markdown tables of measurement 1 and its targets."""
     names = result.frameworks
     header = "| workload | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names) + "\n"
+    timed = [DRIVER, *names]
     lines = [
-        "### µs per request (median, interquartile range)\n",
-        header,
+        "### µs per request (median, interquartile range)\n\n",
+        "`driver` is the driver's own cost (an app that only sends an empty 200, through the "
+        "same loop): it is part of every figure, the raw floor's included.\n\n",
+        "| workload | " + " | ".join(timed) + " |\n|---|" + "---:|" * len(timed) + "\n",
         *(
             f"| ({w.key}) {w.title} | "
-            + " | ".join(_cell(result, w, n, False) for n in names)
+            + " | ".join(_cell(result, w, n, False) for n in timed)
             + " |\n"
             for w in result.workloads
         ),

@@ -1,7 +1,9 @@
-"""The five in-process workloads: the request each sends, and what a correct answer is.
+"""The in-process workloads: the request each sends, and what a correct answer is.
 
 (a) ``GET /plaintext``; (b) ``POST /echo`` with a 1 KiB JSON body; (c) a route with three typed
-parameters among 50 routes; (d) a 64 KiB response streamed in 4 KiB chunks; (e) one SSE event.
+parameters among 50 routes; (d) a 64 KiB response streamed in 4 KiB chunks; (e) one SSE event;
+and the routes people write: (f) the seed's ``ChunkyBacon.on_get`` (a query parameter, a header,
+text), (g) a route reading a cookie, (h) a route reading three query parameters.
 See :mod:`bench.apps` for the apps. :meth:`Workload.check` raises :class:`WrongAnswer` for an
 answer that is not what the workload asks for; a framework is never timed on a workload it
 answers wrongly.
@@ -14,7 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .apps import PLAINTEXT, SSE_DATA, STREAM_CHUNK, STREAM_CHUNKS
+from .apps import (
+    PLAINTEXT,
+    POWERED_BY,
+    SSE_DATA,
+    STREAM_CHUNK,
+    STREAM_CHUNKS,
+    bacon_text,
+)
 from .driver import Message, Result
 
 __all__ = ["JSON_PAYLOAD", "JSON_PAYLOAD_BYTES", "WORKLOADS", "Workload", "WrongAnswer", "by_key"]
@@ -106,6 +115,27 @@ def _check_sse(result: Result) -> None:
         raise WrongAnswer(f"wrong event stream {result.body!r}")
 
 
+#: Workload (f): the seed's route, its query and its answer.
+BACON_PATH: Final = "/bacon/crispy"
+BACON_QUERY: Final = b"as=text"
+BACON_BODY: Final = bacon_text("crispy", "text").encode()
+
+
+def _check_bacon(result: Result) -> None:
+    _check_rendered(result, b"text/plain", lambda body: body == BACON_BODY)
+    name, value = (part.lower().encode() for part in POWERED_BY)
+    if (result.header(name) or b"").lower() != value:
+        raise WrongAnswer(f"{POWERED_BY[0]}: {result.header(name)!r}")
+
+
+#: Workload (g): three cookies, one of them read.
+COOKIES: Final = b"theme=dark; session=c0ffee42; lang=en-GB"
+SESSION_BODY: Final = b"session c0ffee42"
+#: Workload (h): three query parameters, read as they come.
+SEARCH_QUERY: Final = b"q=crispy+bacon&page=2&limit=10"
+SEARCH_BODY: Final = b"crispy bacon|2|10"
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """One in-process workload."""
@@ -117,6 +147,7 @@ class Workload:
     body: bytes
     check: Callable[[Result], None]
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    query: bytes = b""
 
     def scope(self) -> dict[str, Any]:
         """The HTTP scope of the request, shaped like uvicorn's."""
@@ -134,7 +165,7 @@ class Workload:
             "root_path": "",
             "path": self.path,
             "raw_path": self.path.encode(),
-            "query_string": b"",
+            "query_string": self.query,
             "headers": headers,
             "state": {},
         }
@@ -159,11 +190,38 @@ WORKLOADS: Final = (
     Workload("c", "3 typed params, 50 routes", "GET", TYPED_PATH, b"", _check_typed),
     Workload("d", "64 KiB streamed, 4 KiB chunks", "GET", "/stream", b"", _check_stream),
     Workload("e", "one SSE event", "GET", "/sse", b"", _check_sse),
+    Workload(
+        "f",
+        "the seed's route: a query parameter, a header, text",
+        "GET",
+        BACON_PATH,
+        b"",
+        _check_bacon,
+        query=BACON_QUERY,
+    ),
+    Workload(
+        "g",
+        "a route reading a cookie",
+        "GET",
+        "/session",
+        b"",
+        lambda result: _check_rendered(result, b"text/plain", lambda b: b == SESSION_BODY),
+        [(b"cookie", COOKIES)],
+    ),
+    Workload(
+        "h",
+        "a route reading three query parameters",
+        "GET",
+        "/search",
+        b"",
+        lambda result: _check_rendered(result, b"text/plain", lambda b: b == SEARCH_BODY),
+        query=SEARCH_QUERY,
+    ),
 )
 
 
 def by_key(key: str) -> Workload:
-    """The workload called ``key`` (``a`` to ``e``)."""
+    """The workload called ``key`` (``a`` to ``h``)."""
     for workload in WORKLOADS:
         if workload.key == key:
             return workload

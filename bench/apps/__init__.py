@@ -9,6 +9,11 @@ same body, same ``content-type``; ``content-length`` wherever the body is render
 ``GET /api/users/{user_id:int}/posts/{slug}/rev/{rev:float}``  ``user_id|slug|rev``, among 50 routes
 ``GET /stream``                                            64 KiB streamed in 4 KiB chunks
 ``GET /sse``                                               one event, ``data: hello``, then the end
+``GET /bacon/{bacon_id}?as=text``                          the seed's ``ChunkyBacon.on_get``: a
+                                                           query parameter, ``X-Powered-By: Bacon``,
+                                                           the text ``bacon {bacon_id} as {as}``
+``GET /session`` with three cookies                        ``session {session cookie}``
+``GET /search?q=crispy+bacon&page=2&limit=10``             ``q|page|limit``, as query parameters
 =========================================================  =========================================
 
 The raw and reference apps also serve the over-the-wire endpoints (:mod:`bench.apps.raw`,
@@ -27,15 +32,20 @@ from typing import Final
 
 __all__ = [
     "APPS",
+    "BACON_TEMPLATE",
     "DECOY_ROUTES",
     "PLAINTEXT",
+    "POWERED_BY",
     "REQUIRES",
     "ROUTE_COUNT",
+    "SEARCH_PARAMS",
+    "SESSION_COOKIE",
     "SSE_DATA",
     "STREAM_CHUNK",
     "STREAM_CHUNKS",
     "TYPED_TEMPLATE",
     "available",
+    "bacon_text",
     "decoy_template",
 ]
 
@@ -84,3 +94,16 @@ STREAM_CHUNKS: Final = 16
 
 #: Workload (e): the one event's data (``data: hello`` on the wire).
 SSE_DATA: Final = b"hello"
+
+#: Workload (f), the seed's route: its template and the header it sets.
+BACON_TEMPLATE: Final = "/bacon/{bacon_id}"
+POWERED_BY: Final = ("X-Powered-By", "Bacon")
+#: Workload (g): the cookie the route reads, among the others the request carries.
+SESSION_COOKIE: Final = "session"
+#: Workload (h): the query parameters the route reads.
+SEARCH_PARAMS: Final = ("q", "page", "limit")
+
+
+def bacon_text(bacon_id: str, variant: str | None) -> str:
+    """The body of workload (f)."""
+    return f"bacon {bacon_id} as {variant}"

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs
 
 from bareasgi import Application, HttpRequest, HttpResponse
+from bareutils import header
 
 from . import (
+    BACON_TEMPLATE,
     DECOY_ROUTES,
     PLAINTEXT,
+    POWERED_BY,
     ROUTE_COUNT,
+    SEARCH_PARAMS,
+    SESSION_COOKIE,
     SSE_DATA,
     STREAM_CHUNK,
     STREAM_CHUNKS,
     TYPED_TEMPLATE,
+    bacon_text,
     decoy_template,
 )
 
@@ -64,6 +71,37 @@ async def sse(request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, headers, events())
 
 
+def _query(request: HttpRequest) -> dict[str, list[str]]:
+    # bareASGI parses no query string: its documentation points to urllib.parse.
+    query: bytes = request.scope["query_string"]
+    return parse_qs(query.decode())
+
+
+def _text(text: str, extra: list[tuple[bytes, bytes]] | None = None) -> HttpResponse:
+    body = text.encode()
+    return HttpResponse.from_bytes(
+        body, content_type=_TEXT_TYPE, headers=(extra or []) + _length(body)
+    )
+
+
+async def bacon(request: HttpRequest) -> HttpResponse:
+    variant = _query(request).get("as", [None])[-1]
+    powered = [(POWERED_BY[0].lower().encode(), POWERED_BY[1].encode())]
+    return _text(bacon_text(request.matches["bacon_id"], variant), powered)
+
+
+async def session(request: HttpRequest) -> HttpResponse:
+    # bareASGI parses no cookies: bareutils (its companion package) does.
+    cookies = header.cookie(request.scope["headers"])
+    value = cookies.get(SESSION_COOKIE.encode(), [None])[0]
+    return _text(f"session {value.decode() if value is not None else None}")
+
+
+async def search(request: HttpRequest) -> HttpResponse:
+    query = _query(request)
+    return _text("|".join(str(query.get(name, [None])[-1]) for name in SEARCH_PARAMS))
+
+
 def build_app() -> Application:
     """Build the bareASGI app."""
     app = Application()
@@ -76,6 +114,9 @@ def build_app() -> Application:
         router.add({"GET"}, decoy_template(index), typed)
     router.add({"GET"}, "/stream", stream)
     router.add({"GET"}, "/sse", sse)
+    router.add({"GET"}, BACON_TEMPLATE, bacon)
+    router.add({"GET"}, "/session", session)
+    router.add({"GET"}, "/search", search)
     return app
 
 

@@ -9,13 +9,18 @@ import falcon
 import falcon.asgi
 
 from . import (
+    BACON_TEMPLATE,
     DECOY_ROUTES,
     PLAINTEXT,
+    POWERED_BY,
     ROUTE_COUNT,
+    SEARCH_PARAMS,
+    SESSION_COOKIE,
     SSE_DATA,
     STREAM_CHUNK,
     STREAM_CHUNKS,
     TYPED_TEMPLATE,
+    bacon_text,
     decoy_template,
 )
 
@@ -63,6 +68,30 @@ class ServerSentEvents:
         resp.sse = events()
 
 
+class ChunkyBacon:
+    """The seed's resource, as its GET is written there (minus the executor call)."""
+
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, bacon_id: str
+    ) -> None:
+        variant = req.get_param("as")
+        resp.set_header(*POWERED_BY)
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = bacon_text(bacon_id, variant)
+
+
+class Session:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = f"session {req.cookies.get(SESSION_COOKIE)}"
+
+
+class Search:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = "|".join(str(req.get_param(name)) for name in SEARCH_PARAMS)
+
+
 def build_app() -> falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]:
     """Build the Falcon app."""
     app: falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response] = falcon.asgi.App()
@@ -75,6 +104,9 @@ def build_app() -> falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]:
         app.add_route(decoy_template(index), typed)
     app.add_route("/stream", Stream())
     app.add_route("/sse", ServerSentEvents())
+    app.add_route(BACON_TEMPLATE, ChunkyBacon())
+    app.add_route("/session", Session())
+    app.add_route("/search", Search())
     return app
 
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
-from . import PLAINTEXT, ROUTE_COUNT, SSE_DATA, STREAM_CHUNK, STREAM_CHUNKS
+from . import (
+    PLAINTEXT,
+    POWERED_BY,
+    ROUTE_COUNT,
+    SEARCH_PARAMS,
+    SESSION_COOKIE,
+    SSE_DATA,
+    STREAM_CHUNK,
+    STREAM_CHUNKS,
+    bacon_text,
+)
 from .hub import END, Hub
 
 __all__ = ["DOWNLOAD_BLOCK", "RawApp", "app", "build_app"]
@@ -33,10 +43,46 @@ _SSE_HEADERS: Final = [(b"content-type", b"text/event-stream"), (b"cache-control
 _EVENT: Final = b"data: " + SSE_DATA + b"\n\n"
 
 
-async def _text(send: Send, body: bytes, status: int = 200) -> None:
-    headers = [_TEXT, (b"content-length", str(len(body)).encode())]
+_POWERED_BY: Final = (POWERED_BY[0].lower().encode(), POWERED_BY[1].encode())
+_BACON_PREFIX: Final = "/bacon/"  # (7 characters)
+_SESSION: Final = SESSION_COOKIE.encode()
+_SEARCH: Final = tuple(name.encode() for name in SEARCH_PARAMS)
+
+
+async def _text(
+    send: Send, body: bytes, status: int = 200, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    headers = [*extra, _TEXT, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _params(query: bytes) -> dict[bytes, bytes]:
+    """The query parameters, raw (the last value of each): the least a hand-written app does."""
+    params = {}
+    for pair in query.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        params[key] = value
+    return params
+
+
+def _decode(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    text = value.decode("latin-1")
+    return unquote_plus(text) if b"%" in value or b"+" in value else text
+
+
+def _cookie(scope: Scope, name: bytes) -> str | None:
+    """The value of cookie ``name`` from the Cookie header."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for key, value in headers:
+        if key == b"cookie":
+            for pair in value.split(b";"):
+                cookie, _, content = pair.strip().partition(b"=")
+                if cookie == name:
+                    return content.decode("latin-1")
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -85,6 +131,23 @@ async def sse(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+async def bacon(scope: Scope, send: Send, bacon_id: str) -> None:
+    """(f) the seed's ``ChunkyBacon.on_get``: a query parameter, a header, text."""
+    variant = _decode(_params(scope["query_string"]).get(b"as"))
+    await _text(send, bacon_text(bacon_id, variant).encode(), extra=(_POWERED_BY,))
+
+
+async def session(scope: Scope, receive: Receive, send: Send) -> None:
+    """(g) one cookie among several."""
+    await _text(send, f"session {_cookie(scope, _SESSION)}".encode())
+
+
+async def search(scope: Scope, receive: Receive, send: Send) -> None:
+    """(h) three query parameters."""
+    params = _params(scope["query_string"])
+    await _text(send, "|".join(str(_decode(params.get(name))) for name in _SEARCH).encode())
+
+
 async def download(scope: Scope, receive: Receive, send: Send) -> None:
     """``GET /download?size=N``: N bytes in 64 KiB blocks, with a Content-Length."""
     size = int(_query(scope, "size", "0"))
@@ -125,6 +188,8 @@ class RawApp:
             ("POST", "/echo"): echo,
             ("GET", "/stream"): stream,
             ("GET", "/sse"): sse,
+            ("GET", "/session"): session,
+            ("GET", "/search"): search,
             ("GET", "/download"): download,
             ("POST", "/upload"): upload,
             ("GET", "/fanout/subscribe"): self.subscribe,
@@ -168,10 +233,13 @@ class RawApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            handler = self.static.get((scope["method"], scope["path"]))
+            path: str = scope["path"]
+            handler = self.static.get((scope["method"], path))
             if handler is not None:
                 await handler(scope, receive, send)
-            elif not await self.typed(send, scope["path"].split("/")):
+            elif path.startswith(_BACON_PREFIX) and (bacon_id := path[7:]) and "/" not in bacon_id:
+                await bacon(scope, send, bacon_id)
+            elif not await self.typed(send, path.split("/")):
                 await _text(send, b"Not Found", 404)
         elif scope["type"] == "lifespan":
             while True:

@@ -8,13 +8,18 @@ from typing import Any
 from reference_app import App, Request, Response, SSEvent
 
 from . import (
+    BACON_TEMPLATE,
     DECOY_ROUTES,
     PLAINTEXT,
+    POWERED_BY,
     ROUTE_COUNT,
+    SEARCH_PARAMS,
+    SESSION_COOKIE,
     SSE_DATA,
     STREAM_CHUNK,
     STREAM_CHUNKS,
     TYPED_TEMPLATE,
+    bacon_text,
     decoy_template,
 )
 from .hub import END, Hub
@@ -67,6 +72,24 @@ def _workloads(app: App) -> None:
             yield SSEvent(data=SSE_DATA)
 
         resp.sse = events()
+
+    class ChunkyBacon:
+        """The seed's resource, as its GET is written there (minus the executor call)."""
+
+        async def on_get(self, req: Request, resp: Response, bacon_id: str) -> None:
+            variant = req.get_param("as")
+            resp.set_header(*POWERED_BY)
+            resp.text = bacon_text(bacon_id, variant)
+
+    app.add_route(BACON_TEMPLATE, ChunkyBacon())
+
+    @app.route("/session")
+    async def session(req: Request, resp: Response) -> None:
+        resp.text = f"session {req.cookies.get(SESSION_COOKIE)}"
+
+    @app.route("/search")
+    async def search(req: Request, resp: Response) -> None:
+        resp.text = "|".join(str(req.get_param(name)) for name in SEARCH_PARAMS)
 
 
 def _wire(app: App, hub: Hub[SSEvent]) -> None:

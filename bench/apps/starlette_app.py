@@ -10,13 +10,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from . import (
+    BACON_TEMPLATE,
     DECOY_ROUTES,
     PLAINTEXT,
+    POWERED_BY,
     ROUTE_COUNT,
+    SEARCH_PARAMS,
+    SESSION_COOKIE,
     SSE_DATA,
     STREAM_CHUNK,
     STREAM_CHUNKS,
     TYPED_TEMPLATE,
+    bacon_text,
     decoy_template,
 )
 
@@ -57,6 +62,21 @@ async def sse(request: Request) -> Response:
     )
 
 
+async def bacon(request: Request) -> Response:
+    variant = request.query_params.get("as")
+    text = bacon_text(request.path_params["bacon_id"], variant)
+    return PlainTextResponse(text, headers=dict([POWERED_BY]))
+
+
+async def session(request: Request) -> Response:
+    return PlainTextResponse(f"session {request.cookies.get(SESSION_COOKIE)}")
+
+
+async def search(request: Request) -> Response:
+    query = request.query_params
+    return PlainTextResponse("|".join(str(query.get(name)) for name in SEARCH_PARAMS))
+
+
 def build_app() -> Starlette:
     """Build the Starlette app."""
     routes = [Route("/plaintext", plaintext), Route("/echo", echo, methods=["POST"])]
@@ -65,6 +85,7 @@ def build_app() -> Starlette:
             routes.append(Route(TYPED_TEMPLATE, typed))
         routes.append(Route(decoy_template(index), typed))
     routes += [Route("/stream", stream), Route("/sse", sse)]
+    routes += [Route(BACON_TEMPLATE, bacon), Route("/session", session), Route("/search", search)]
     return Starlette(routes=routes)
 
 

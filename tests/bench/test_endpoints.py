@@ -129,3 +129,28 @@ async def test_the_timed_wrapper_counts_the_apps_own_time_apart_from_send() -> N
     assert float(own) == pytest.approx(float(total) - float(sending), abs=0.01)
     again = await call(timed, _scope("GET", STATS_PATH), dict(request))
     assert again.body.split()[0] == b"0"  # reading resets
+
+
+async def test_the_timed_wrapper_takes_the_servers_send_and_receive_out_of_the_apps_time() -> None:
+    from bench.apps.timed import STATS_PATH, Timed
+
+    delay = 0.02
+    timed = Timed(raw.build_app())
+
+    async def slow_receive() -> dict[str, Any]:
+        await asyncio.sleep(delay)  # a server waiting for the body
+        return {"type": "http.request", "body": b'{"a": 1}', "more_body": False}
+
+    async def slow_send(message: dict[str, Any]) -> None:
+        await asyncio.sleep(delay)  # a server flushing to a slow socket
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"8")]
+    await timed(_scope("POST", "/echo", headers=headers), slow_receive, slow_send)
+    request = {"type": "http.request", "body": b"", "more_body": False}
+    stats = await call(timed, _scope("GET", STATS_PATH), request)
+    count, total, sending, own = (float(field) for field in stats.body.split())
+    assert count == 1
+    # one receive() and two send()s: three delays in the server, none of them the app's
+    assert sending >= 3 * delay * 1e6 * 0.95
+    assert total >= sending
+    assert own < delay * 1e6 / 2

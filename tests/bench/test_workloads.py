@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
-from bench.apps import APPS, PLAINTEXT, REQUIRES, ROUTE_COUNT, decoy_template
-from bench.driver import Exchange, Result, call
+from bench.apps import APPS, PLAINTEXT, REQUIRES, ROUTE_COUNT, TYPED_TEMPLATE, decoy_template
+from bench.driver import Exchange, Result, call, null_app, run_batch
 from bench.inprocess import load_app, verify
 from bench.workloads import (
     JSON_PAYLOAD,
-    JSON_PAYLOAD_BYTES,
     TYPED_BODY,
+    TYPED_PATH,
     WORKLOADS,
     Workload,
     WrongAnswer,
@@ -38,9 +39,17 @@ async def test_every_framework_answers_every_workload_correctly(
     assert result.complete
 
 
-def test_the_json_payload_is_one_kibibyte() -> None:
-    assert len(JSON_PAYLOAD_BYTES) == 1024
-    assert JSON_PAYLOAD["items"]
+def test_workload_b_sends_one_kibibyte_of_json_with_its_length() -> None:
+    workload = by_key("b")
+    body = workload.request()["body"]
+    assert len(body) == 1024
+    assert json.loads(body) == JSON_PAYLOAD
+    headers = dict(workload.scope()["headers"])
+    assert headers[b"content-length"] == b"1024"
+    assert headers[b"content-type"] == b"application/json"
+    # the usual API shape: nested objects, a list of them, numbers, booleans
+    assert len(JSON_PAYLOAD["items"]) == 8
+    assert isinstance(JSON_PAYLOAD["customer"], dict)
 
 
 @pytest.mark.parametrize("framework", list(APPS))
@@ -127,4 +136,41 @@ async def test_the_driver_answers_disconnect_only_once_the_response_is_complete(
 
 
 def test_the_typed_route_answer_is_the_converted_values() -> None:
-    assert TYPED_BODY == b"42|hello-world|1.5"
+    """Workload (c)'s expected body is its path's fields converted by the template's types."""
+    convert = {"int": int, "float": float, "": str}
+    values = []
+    for field, segment in zip(TYPED_TEMPLATE.split("/"), TYPED_PATH.split("/"), strict=True):
+        if field.startswith("{"):
+            _, _, kind = field[1:-1].partition(":")
+            values.append(convert[kind](segment))
+        else:
+            assert field == segment
+    assert [type(value) for value in values] == [int, str, float]
+    assert "|".join(map(str, values)).encode() == TYPED_BODY
+    assert by_key("c").path == TYPED_PATH
+    with pytest.raises(WrongAnswer, match="wrong body"):  # not the converted 1.5: refused
+        by_key("c").check(_result(chunks=[b"42|hello-world|1.50"], headers=_typed_headers(19)))
+    by_key("c").check(_result(chunks=[TYPED_BODY], headers=_typed_headers(len(TYPED_BODY))))
+
+
+def _typed_headers(length: int) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"text/plain"), (b"content-length", str(length).encode())]
+
+
+@pytest.mark.parametrize("framework", list(APPS))
+async def test_a_batch_reuses_the_scope_and_still_answers_right(framework: str) -> None:
+    """What is timed is a batch over one scope and one exchange: its answers are checked too."""
+    app = _app(framework)
+    for workload in WORKLOADS:
+        workload.check(await run_batch(app, workload.scope(), workload.request(), 3))
+
+
+async def test_the_driver_costs_less_than_any_app() -> None:
+    loop = asyncio.get_running_loop()
+    workload = by_key("a")
+    started = loop.time()
+    await run_batch(null_app, workload.scope(), workload.request(), 2000)
+    driver = (loop.time() - started) / 2000
+    started = loop.time()
+    await run_batch(_app("raw"), workload.scope(), workload.request(), 2000)
+    assert driver < (loop.time() - started) / 2000
