@@ -273,8 +273,11 @@ def environment_for(
     Raises:
         HistoryError: the environment could not be made or the install failed.
     """
+    requirements = harness_requirements()
     tag = f"py{sys.version_info.major}.{sys.version_info.minor}"
-    home = cache / f"{distribution}-{version}-{tag}"
+    # the harness's requirements are part of the key: a suite that needs more gets a new one
+    digest = hashlib.sha256("\n".join(sorted(requirements)).encode()).hexdigest()[:8]
+    home = cache / f"{distribution}-{version}-{tag}-{digest}"
     interpreter = home / "bin" / "python"
     stamp = home / ".complete"
     source = source_link(cache)
@@ -289,7 +292,7 @@ def environment_for(
                 "--quiet",
                 "--disable-pip-version-check",
                 f"{distribution}{_EXTRAS.get(distribution, '')}=={version}",
-                *harness_requirements(),
+                *requirements,
             ],
         ]
         with log.open("a", encoding="utf-8") as out:
@@ -345,6 +348,10 @@ def run_release(
         why = tail[0] if tail else "no output"
         return Release(version, None, f"the run wrote no document (exit {done.returncode}): {why}")
     document = json.loads(document_path.read_text(encoding="utf-8"))
+    errors = document["run"].get("errors") or []
+    if errors and not document.get("results"):
+        first = str(errors[0].get("message", "")).strip().splitlines()[:1]
+        return Release(version, document, f"the run failed: {first[0] if first else errors[0]}")
     return Release(version, document)
 
 
