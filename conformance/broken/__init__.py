@@ -12,13 +12,19 @@ the way real servers have broken it. Two kinds:
 
 A *legal variation* (:class:`Legal`) is something a correct server may do (split a body into
 any messages, send empty ``http.request`` messages, add scope keys, ...): no case may fail
-under it.
+under it, except the informational cases that record whether a server uses that very freedom
+(:attr:`Legal.shown_by`).
 
-Each family's breaks live in ``conformance/broken/<family>.py`` as module-level ``BREAKS`` and
-``LEGAL`` tuples; :func:`catalogue` discovers them, so adding a break edits only its family's
-module. ``tests/conformance/test_broken_servers.py`` runs the catalogue and asserts the table:
-every case is failed by at least one break (and passed by the clean run), no legal variation
-fails any case.
+A break or legal variation runs on a *variant*: a built-in one (``servers.registry``) or a
+:class:`Configured` one, a built-in variant started with extra server options (e.g. hypercorn
+without its own ``date`` and ``server`` headers, the only way a pushing server passes every
+push case).
+
+Each family's breaks live in ``conformance/broken/<family>.py`` as module-level ``BREAKS``,
+``LEGAL`` and ``VARIANTS`` tuples; :func:`catalogue`, :func:`legal_variations` and
+:func:`configured_variants` discover them, so adding a break edits only its family's module.
+``python -m conformance.broken`` runs the catalogue and prints the table of cases by breaks
+(see ``docs/broken-servers.md``); ``tests/conformance/test_broken_servers.py`` asserts it.
 """
 
 from __future__ import annotations
@@ -28,21 +34,22 @@ import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Final
 
-from .apps import EARLY_DELAY, buffering_app, early_jobs_app, no_disconnect_app
+from .apps import EARLY_DELAY, early_jobs_app
 
 __all__ = [
     "DEFAULT_VARIANT",
     "EARLY_DELAY",
     "Break",
+    "Configured",
     "Legal",
     "Proxy",
-    "buffering_app",
     "catalogue",
+    "configured_variants",
     "early_jobs_app",
     "legal_variations",
-    "no_disconnect_app",
 ]
 
 #: The variant a break runs on unless it names another: it passes every case it can run.
@@ -50,10 +57,16 @@ DEFAULT_VARIANT: Final = "uvicorn-h11"
 
 #: A wire break: called once per client connection with the client's streams and a fresh
 #: connection to the real server; it relays (and breaks) bytes until either side closes.
+#: :mod:`conformance.broken.wire` has the pieces most proxies are made of.
 Proxy = Callable[
     [asyncio.StreamReader, asyncio.StreamWriter, asyncio.StreamReader, asyncio.StreamWriter],
     Awaitable[None],
 ]
+
+
+def _one_of(kind: str, name: str, app: str | None, proxy: str | None) -> None:
+    if (app is None) == (proxy is None):
+        raise ValueError(f"{kind} {name}: give exactly one of app= and proxy=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +74,16 @@ class Break:
     """One broken server.
 
     Attributes:
-        name: stable id, e.g. ``"held-chunks"``.
+        name: stable id, e.g. ``"held-chunks"`` (lowercase letters, digits and ``-``).
         promise: the promise broken, in the spec's words, and the real bug it imitates.
-        catches: the case ids that must fail under it.
+        catches: the case ids that must fail under it. The proof checks *exactly* these
+            within their families: every other case of those families must get the verdict
+            it gets on the same variant without the break.
         says: a regular expression every such failure message must match, so that a case
             failing for an unrelated reason does not count as a catch.
         app: import string of the ASGI middleware around the contract app (an ASGI break).
-        proxy: import string of a :data:`Proxy` (a wire break).
-        variant: the real variant underneath.
+        proxy: import string of a :data:`Proxy` (a wire break; cleartext variants only).
+        variant: the variant underneath: built-in, or :class:`Configured`.
     """
 
     name: str
@@ -80,10 +95,14 @@ class Break:
     variant: str = DEFAULT_VARIANT
 
     def __post_init__(self) -> None:
-        if (self.app is None) == (self.proxy is None):
-            raise ValueError(f"break {self.name}: give exactly one of app= and proxy=")
+        _one_of("break", self.name, self.app, self.proxy)
         if not self.catches:
             raise ValueError(f"break {self.name}: catches no case")
+
+    @property
+    def kind(self) -> str:
+        """``"asgi"`` or ``"wire"``."""
+        return "asgi" if self.app is not None else "wire"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +113,54 @@ class Legal:
         name: stable id, e.g. ``"body-split-bytewise"``.
         freedom: the clause that allows it.
         app: import string of the ASGI middleware around the contract app.
-        variant: the real variant underneath.
+        variant: the variant underneath.
+        proxy: import string of a :data:`Proxy`, for a freedom on the wire (instead of app).
+        shown_by: informational cases that record whether a server uses this very freedom
+            (e.g. "are headers sent before the first body?" for a deferred response start):
+            they may fail under it, as on a real server that uses it. Only informational
+            cases may be listed; the proof refuses others.
     """
 
     name: str
     freedom: str
-    app: str
+    app: str | None = None
     variant: str = DEFAULT_VARIANT
+    proxy: str | None = None
+    shown_by: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        _one_of("legal variation", self.name, self.app, self.proxy)
 
 
-def _family_modules() -> list[object]:
+@dataclass(frozen=True, slots=True)
+class Configured:
+    """A built-in variant started with extra server options: a legal server of its own.
+
+    Attributes:
+        name: the variant id breaks name in ``variant=``, e.g. ``"hypercorn-h2c-bare"``.
+        base: the built-in variant, e.g. ``"hypercorn-h2c"``.
+        options: argv items inserted before the app in the base variant's command line.
+        why: what it changes and why a break needs it.
+    """
+
+    name: str
+    base: str
+    options: tuple[str, ...]
+    why: str
+
+
+def _family_modules() -> list[ModuleType]:
     return [
         importlib.import_module(f"{__name__}.{info.name}")
         for info in pkgutil.iter_modules(__path__)
-        if not info.name.startswith("_") and info.name != "apps"
+        if not info.name.startswith("_") and info.name not in {"apps", "wire"}
     ]
+
+
+def _unique(kind: str, names: list[str]) -> None:
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{kind} names used twice: {', '.join(duplicates)}")
 
 
 def catalogue() -> tuple[Break, ...]:
@@ -118,13 +170,27 @@ def catalogue() -> tuple[Break, ...]:
         ValueError: two breaks share a name.
     """
     breaks = tuple(b for module in _family_modules() for b in getattr(module, "BREAKS", ()))
-    names = [b.name for b in breaks]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"break names used twice: {', '.join(duplicates)}")
+    _unique("break", [b.name for b in breaks])
     return breaks
 
 
 def legal_variations() -> tuple[Legal, ...]:
-    """Every legal variation of every family module."""
-    return tuple(v for module in _family_modules() for v in getattr(module, "LEGAL", ()))
+    """Every legal variation of every family module.
+
+    Raises:
+        ValueError: two legal variations share a name.
+    """
+    variations = tuple(v for module in _family_modules() for v in getattr(module, "LEGAL", ()))
+    _unique("legal variation", [v.name for v in variations])
+    return variations
+
+
+def configured_variants() -> tuple[Configured, ...]:
+    """Every configured variant of every family module.
+
+    Raises:
+        ValueError: two configured variants share a name.
+    """
+    variants = tuple(v for module in _family_modules() for v in getattr(module, "VARIANTS", ()))
+    _unique("configured variant", [v.name for v in variants])
+    return variants

@@ -1,84 +1,110 @@
-"""Deliberately broken variants of the contract app: the suites must catch each of them.
+"""Building blocks of ASGI breaks and legal variations: middleware around the contract app.
 
-Each is an ASGI middleware around :data:`conformance.contract.app` that breaks one promise a
-server (or a framework) makes, the way real ones have broken it. Run a suite against one with
-``--app conformance.broken:<name>``; ``tests/conformance/test_broken_variants.py`` checks which
-cases catch which break, and that the same cases pass with the real app.
+An ASGI break stands between a real server and :data:`conformance.contract.app` and breaks
+one promise of the server, so it changes what the app receives (``receive``, the scope) or
+what the server is asked to send (``send``). :func:`around` makes one from a *layer*, a
+coroutine given the scope, the server's ``receive`` and ``send`` and the contract app::
 
-* :func:`buffering_app` holds back every body message until the final one, then sends them
-  all: a server that does not flush before ``send()`` returns (ASGI HTTP 2.5, "Response Body").
-* :func:`no_disconnect_app` never delivers ``http.disconnect``: a ``receive()`` that would
-  return it blocks forever instead (ASGI HTTP 2.5, "Disconnect").
-* :func:`early_jobs_app` acknowledges the final body ``send()`` at once but hands it to the
-  server only :data:`EARLY_DELAY` seconds later, in a task it awaits before returning: the
-  app's background jobs run before the response has ended.
+    async def held_chunks_layer(scope, receive, send, app):
+        await app(scope, receive, holding_send)
 
-The observation channel (``/observe/...`` and ``/gate/...``) is left intact: it is the
-harness's instrument, not the behaviour under test.
+    held_chunks = around(held_chunks_layer)
+
+The observation channel (``/observe/...`` and ``/gate/...``) and non-HTTP scopes (lifespan,
+WebSocket) bypass the layer: the channel is the harness's instrument, not the behaviour under
+test. A break that means to break lifespan or WebSocket writes its own app.
+
+A break wraps the app the server was asked to run (:func:`inner_app`: the launcher names it
+in :data:`INNER_APP`), so a case that launches a server of its own with another app gets that
+app, broken the same way.
+
+:func:`early_jobs_app` (the jobs family's first break) lives here for its family module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
+from collections.abc import Awaitable, Callable
 from typing import Final
 
-from reference_app.types import Message, Receive, Scope, Send
+from reference_app.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..contract import app as contract_app
 
-__all__ = ["EARLY_DELAY", "buffering_app", "early_jobs_app", "no_disconnect_app"]
+__all__ = [
+    "CONTRACT_APP",
+    "EARLY_DELAY",
+    "INNER_APP",
+    "INSTRUMENT",
+    "Layer",
+    "around",
+    "early_jobs_app",
+    "inner_app",
+    "is_final_body",
+    "under_test",
+]
 
 #: How long :func:`early_jobs_app` withholds the final body message (seconds).
 EARLY_DELAY: Final = 1.0
 
-_INSTRUMENT: Final = ("/observe/", "/gate/")
+#: The environment variable naming (as an import string) the app a break wraps; the launcher
+#: sets it to the app the server was asked to run.
+INNER_APP: Final = "ASGI_CONFORMANCE_INNER_APP"
+#: The contract app's import string.
+CONTRACT_APP: Final = "conformance.contract:app"
+
+#: Path prefixes of the harness's observation channel, which no break touches.
+INSTRUMENT: Final = ("/observe/", "/gate/")
+
+#: A break's behaviour: ``(scope, receive, send, app)``, where ``app`` is the contract app.
+Layer = Callable[[Scope, Receive, Send, ASGIApp], Awaitable[None]]
 
 
-def _under_test(scope: Scope) -> bool:
+def under_test(scope: Scope) -> bool:
     """Whether a request is one the break applies to (HTTP, not the observation channel)."""
-    return scope["type"] == "http" and not str(scope["path"]).startswith(_INSTRUMENT)
+    return scope["type"] == "http" and not str(scope["path"]).startswith(INSTRUMENT)
 
 
-async def buffering_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Send no body message before the final one; then send every one of them at once."""
-    if not _under_test(scope):
-        await contract_app(scope, receive, send)
-        return
-    held: list[Message] = []
-
-    async def buffering_send(message: Message) -> None:
-        if message["type"] != "http.response.body":
-            await send(message)
-            return
-        held.append(message)
-        if not message.get("more_body", False):
-            for body in held:
-                await send(body)
-            held.clear()
-
-    await contract_app(scope, receive, buffering_send)
+def is_final_body(message: Message) -> bool:
+    """Whether ``message`` is the ``http.response.body`` that ends the response."""
+    return message["type"] == "http.response.body" and not message.get("more_body", False)
 
 
-async def no_disconnect_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Deliver every message but ``http.disconnect``; where it would come, block forever."""
-    if not _under_test(scope):
-        await contract_app(scope, receive, send)
-        return
-
-    async def deaf_receive() -> Message:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            await asyncio.Event().wait()  # never set: the app waits until it is cancelled
-        return message
-
-    await contract_app(scope, deaf_receive, send)
+def inner_app() -> ASGIApp:
+    """The app breaks wrap: the one :data:`INNER_APP` names, else the contract app."""
+    target = os.environ.get(INNER_APP, "")
+    if not target or target == CONTRACT_APP:
+        return contract_app
+    module, _, attribute = target.partition(":")
+    found: object = importlib.import_module(module)
+    for part in attribute.split("."):
+        found = getattr(found, part)
+    app: ASGIApp = found  # type: ignore[assignment]
+    return app
 
 
-async def early_jobs_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Acknowledge the final body at once; hand it to the server :data:`EARLY_DELAY` s later."""
-    if not _under_test(scope):
-        await contract_app(scope, receive, send)
-        return
+def around(layer: Layer, app: ASGIApp | None = None) -> ASGIApp:
+    """An ASGI app running ``layer`` around ``app`` for the requests :func:`under_test`.
+
+    Without ``app``, the layer wraps :func:`inner_app` (looked up at the first call): the
+    app the server was asked to run, whichever a case launched it with.
+    """
+    wrapped: list[ASGIApp] = [] if app is None else [app]
+
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        if not wrapped:
+            wrapped.append(inner_app())
+        if under_test(scope):
+            await layer(scope, receive, send, wrapped[0])
+        else:
+            await wrapped[0](scope, receive, send)
+
+    return broken
+
+
+async def _early_jobs(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
     late: list[asyncio.Task[None]] = []
 
     async def deliver_later(message: Message) -> None:
@@ -86,13 +112,19 @@ async def early_jobs_app(scope: Scope, receive: Receive, send: Send) -> None:
         await send(message)
 
     async def early_send(message: Message) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
+        if is_final_body(message):
             late.append(asyncio.create_task(deliver_later(message)))
             return
         await send(message)
 
     try:
-        await contract_app(scope, receive, early_send)
+        await app(scope, receive, early_send)
     finally:
         if late:
             await asyncio.gather(*late)
+
+
+#: Acknowledges the final body ``send()`` at once but hands it to the server
+#: :data:`EARLY_DELAY` seconds later, in a task it awaits before returning: the app's
+#: background jobs run before the response has ended.
+early_jobs_app = around(_early_jobs)

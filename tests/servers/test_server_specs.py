@@ -107,13 +107,17 @@ def test_command_lines_run_the_server_module_on_loopback(name: str) -> None:
         assert contains_run(argv, run), f"{name}: {run} missing from {argv}"
 
 
-@pytest.mark.parametrize("name", ["hypercorn", "hypercorn-h2c"])
-def test_hypercorn_h2c_shares_the_http1_command(name: str) -> None:
-    assert SERVERS[name].build_argv(CONTEXT) == SERVERS["hypercorn"].build_argv(CONTEXT)
+# Each cleartext HTTP/2 variant runs the same command as its HTTP/1.1 sibling (the server
+# answers both on one port); the pairs name two different variants, never one twice.
+SAME_COMMAND = [("hypercorn-h2c", "hypercorn"), ("granian-h2c", "granian")]
 
 
-def test_granian_h2c_shares_the_http1_command() -> None:
-    assert SERVERS["granian-h2c"].build_argv(CONTEXT) == SERVERS["granian"].build_argv(CONTEXT)
+@pytest.mark.parametrize(("h2c", "http1"), SAME_COMMAND, ids=[pair[0] for pair in SAME_COMMAND])
+def test_an_h2c_variant_shares_the_http1_command(h2c: str, http1: str) -> None:
+    assert SERVERS[h2c] is not SERVERS[http1]
+    assert SERVERS[h2c].protocol is HTTPProtocol.H2C
+    assert SERVERS[http1].protocol is HTTPProtocol.HTTP1
+    assert SERVERS[h2c].build_argv(CONTEXT) == SERVERS[http1].build_argv(CONTEXT)
 
 
 def test_a_tls_variant_refuses_a_context_without_certificates() -> None:

@@ -1,0 +1,144 @@
+"""Start one entry of the catalogue as a server: ``python -m conformance.broken._launch``.
+
+Usage (the command of a ``--server`` template; see :mod:`conformance.broken._runner`)::
+
+    python -m conformance.broken._launch clean VARIANT --host H --port P --app APP
+    python -m conformance.broken._launch break NAME   --host H --port P --app APP
+    python -m conformance.broken._launch legal NAME   --host H --port P --app APP
+
+(``--certfile`` and ``--keyfile`` too for TLS variants.) ``VARIANT`` is a built-in variant or
+a :class:`~conformance.broken.Configured` one; a break or legal variation names its own.
+
+* An ASGI entry (and ``clean``) *becomes* the real server: this process execs its command
+  line with the entry's app (``clean``: ``APP``), so signals, exit code and process group are
+  the server's own.
+* A wire entry starts the real server on another loopback port, as a child in the same
+  process group, and runs the proxy on ``P`` in front of it. On SIGINT or SIGTERM (which the
+  group's server gets too) it stops accepting, keeps relaying open connections until the
+  server has exited, and exits with the server's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from servers import ServerSpec, get
+from servers.process import free_port
+from servers.spec import LaunchContext
+
+from . import Proxy, catalogue, configured_variants, legal_variations, wire
+from .apps import INNER_APP
+
+__all__ = ["Entry", "main", "resolve_entry", "resolve_variant"]
+
+
+def resolve_variant(name: str) -> tuple[ServerSpec, tuple[str, ...]]:
+    """The built-in variant under ``name`` and the server options it adds (configured ones).
+
+    Raises:
+        servers.UnknownServerError: neither built-in nor configured.
+    """
+    for configured in configured_variants():
+        if configured.name == name:
+            return get(configured.base), configured.options
+    return get(name), ()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What to start: a variant, and the app or proxy that breaks (or varies) it."""
+
+    variant: str
+    app: str | None
+    proxy: str | None
+
+
+def resolve_entry(kind: str, name: str) -> Entry:
+    """The entry ``name`` of ``kind`` (``clean``, ``break`` or ``legal``).
+
+    Raises:
+        KeyError: no such break or legal variation.
+    """
+    if kind == "clean":
+        return Entry(name, None, None)
+    found = {
+        "break": {b.name: (b.variant, b.app, b.proxy) for b in catalogue()},
+        "legal": {v.name: (v.variant, v.app, v.proxy) for v in legal_variations()},
+    }[kind][name]
+    return Entry(*found)
+
+
+def _import(target: str) -> Proxy:
+    module, _, attribute = target.partition(":")
+    proxy: Proxy = getattr(__import__(module, fromlist=[attribute]), attribute)
+    return proxy
+
+
+def _argv(spec: ServerSpec, options: tuple[str, ...], context: LaunchContext) -> list[str]:
+    argv = spec.build_argv(context)
+    if options:
+        if argv[-1] != context.app:
+            raise SystemExit(f"{spec.name}: cannot add options, the app is not the last argument")
+        argv = [*argv[:-1], *options, argv[-1]]
+    return argv
+
+
+async def _front(argv: list[str], proxy: Proxy, host: str, port: int, inner: int) -> int:
+    """Run the server as a child and the proxy in front of it; return the server's exit code."""
+    child = await asyncio.create_subprocess_exec(*argv)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # The server is in this process group: a group signal reaches it without us.
+        loop.add_signal_handler(signum, stopping.set)
+    listener = await wire.serve(proxy, host, port, (host, inner))
+    print(f"[broken] proxy on {host}:{port} in front of {host}:{inner}", file=sys.stderr)
+    exited = asyncio.create_task(child.wait())
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
+    listener.close()
+    code = await exited
+    stop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stop
+    return code if code >= 0 else 128 - code
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Start the entry; return an exit code (only a wire entry returns at all)."""
+    parser = argparse.ArgumentParser(prog="python -m conformance.broken._launch")
+    parser.add_argument("kind", choices=["clean", "break", "legal"])
+    parser.add_argument("name")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--app", required=True)
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
+    options = parser.parse_args(args)
+    entry = resolve_entry(options.kind, options.name)
+    spec, extra = resolve_variant(entry.variant)
+    app = entry.app or options.app
+    inner = options.port
+    if entry.proxy is not None:
+        if spec.tls:
+            raise SystemExit(f"{options.name}: a wire entry needs a cleartext variant")
+        inner = free_port()
+    context = LaunchContext(
+        options.host, inner, app, certfile=options.certfile, keyfile=options.keyfile
+    )
+    argv = _argv(spec, extra, context)
+    if entry.proxy is None:
+        sys.stdout.flush()
+        os.execve(argv[0], argv, {**os.environ, INNER_APP: options.app})
+    return asyncio.run(_front(argv, _import(entry.proxy), options.host, options.port, inner))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

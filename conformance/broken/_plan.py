@@ -1,0 +1,176 @@
+"""What the proof runs: targets (servers with their cases) packed into pytest processes.
+
+A *target* is one server of a proof run: a variant as it is (``clean``), a break on its
+variant, or a legal variation on its variant. Its cases:
+
+* a break runs every case of the families it claims cases of, where its variant can run it:
+  the claimed ones must fail, the others must keep their clean verdict;
+* a legal variation runs every case its variant can run;
+* a clean variant runs the union of what its breaks and legal variations run.
+
+Each target is one ``--server`` command template (``break.NAME=... -m
+conformance.broken._launch break NAME ...``); a *batch* is one pytest process running
+several targets, each on its own cases (``--proof-plan``). Batches of breaks shorten the
+deadlines (:data:`BREAK_FACTOR`): their failing cases wait them out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from servers import Capability, ServerSpec, available
+
+from ..cases import Case
+from . import Break, Legal, configured_variants
+from ._launch import resolve_variant
+
+__all__ = [
+    "BREAK_FACTOR",
+    "Batch",
+    "Target",
+    "applicable",
+    "batches",
+    "installed_variants",
+    "targets",
+]
+
+#: The timeout factor of batches of breaks (``ASGI_CONFORMANCE_TIMEOUT_FACTOR``).
+BREAK_FACTOR: Final = 0.6
+#: The deadline of one case in a batch of breaks (``--case-timeout``), and in others.
+BREAK_CASE_TIMEOUT: Final = 20.0
+CASE_TIMEOUT: Final = 60.0
+#: Estimated seconds: per server start, per passing case, per case that waits out a deadline.
+_START, _CASE, _CATCH = 1.0, 0.2, 3.0
+#: About how long one batch should take (seconds): long enough to pay for pytest's start.
+_BATCH: Final = 25.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One server of a proof run and the cases it runs.
+
+    Attributes:
+        kind: ``"clean"``, ``"break"`` or ``"legal"``.
+        name: the variant (clean), break or legal variation.
+        variant: the variant underneath (built-in or configured).
+        spec: the built-in variant the server is (its protocol and capabilities).
+        cases: the case ids to run.
+        claims: how many of them are expected to fail (for the time estimate).
+    """
+
+    kind: str
+    name: str
+    variant: str
+    spec: ServerSpec
+    cases: tuple[str, ...]
+    claims: int = 0
+
+    @property
+    def id(self) -> str:
+        """The variant name of the target in the run's results, e.g. ``break.held-chunks``."""
+        return f"{self.kind}.{self.name}"
+
+    @property
+    def cost(self) -> float:
+        """Estimated seconds."""
+        return _START + _CASE * len(self.cases) + _CATCH * self.claims
+
+    def server_option(self) -> str:
+        """The ``--server`` command template that starts it."""
+        command = (
+            f"{{python}} -m conformance.broken._launch {self.kind} {self.name} "
+            "--host {host} --port {port} --app {app}"
+        )
+        if self.spec.tls:
+            command += " --certfile {certfile} --keyfile {keyfile}"
+        caps = ",".join(sorted(str(c) for c in self.spec.capabilities - {Capability.HTTP2}))
+        option = f"{self.id}={command};caps={caps};protocol={self.spec.protocol}"
+        return option + (";tls=yes" if self.spec.tls else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One pytest process: targets, and the timeout factor of its clients and servers."""
+
+    targets: tuple[Target, ...]
+    factor: float
+    case_timeout: float
+
+    @property
+    def cost(self) -> float:
+        """Estimated seconds."""
+        return sum(target.cost for target in self.targets)
+
+
+def installed_variants() -> dict[str, ServerSpec]:
+    """Every variant a target can run on here: built-in installed ones, and configured ones."""
+    variants = dict(available())
+    for configured in configured_variants():
+        if configured.base in variants:
+            variants[configured.name] = variants[configured.base]
+    return variants
+
+
+def applicable(case: Case, spec: ServerSpec) -> bool:
+    """Whether ``spec`` has every capability ``case`` requires."""
+    return case.requires <= spec.capabilities
+
+
+def _family_cases(
+    families: Iterable[str], spec: ServerSpec, registry: dict[str, Case]
+) -> tuple[str, ...]:
+    wanted = set(families)
+    return tuple(
+        sorted(c.id for c in registry.values() if c.family in wanted and applicable(c, spec))
+    )
+
+
+def targets(
+    breaks: Sequence[Break], legal: Sequence[Legal], registry: dict[str, Case]
+) -> list[Target]:
+    """The targets for ``breaks`` and ``legal`` whose variants are installed, clean ones last."""
+    variants = installed_variants()
+    found: list[Target] = []
+    for entry in breaks:
+        if entry.variant not in variants:
+            continue
+        spec = resolve_variant(entry.variant)[0]
+        families = {case.partition("/")[0] for case in entry.catches}
+        cases = _family_cases(families, spec, registry)
+        claims = len(entry.catches & set(cases))
+        found.append(Target("break", entry.name, entry.variant, spec, cases, claims))
+    for variation in legal:
+        if variation.variant not in variants:
+            continue
+        spec = resolve_variant(variation.variant)[0]
+        all_cases = _family_cases({c.family for c in registry.values()}, spec, registry)
+        found.append(Target("legal", variation.name, variation.variant, spec, all_cases))
+    clean: dict[str, set[str]] = {}
+    for target in found:
+        clean.setdefault(target.variant, set()).update(target.cases)
+    for variant, union in clean.items():
+        spec = resolve_variant(variant)[0]
+        found.append(Target("clean", variant, variant, spec, tuple(sorted(union))))
+    return found
+
+
+def batches(found: Sequence[Target], jobs: int) -> list[Batch]:
+    """Pack targets into batches of about equal cost, longest first (breaks apart)."""
+    packed: list[Batch] = []
+    groups = (
+        ([t for t in found if t.kind == "break"], BREAK_FACTOR, BREAK_CASE_TIMEOUT),
+        ([t for t in found if t.kind != "break"], 1.0, CASE_TIMEOUT),
+    )
+    for group, factor, timeout in groups:
+        if not group:
+            continue
+        total = sum(t.cost for t in group)
+        count = min(len(group), max(jobs, math.ceil(total / _BATCH)))
+        bins: list[list[Target]] = [[] for _ in range(count)]
+        for target in sorted(group, key=lambda t: -t.cost):
+            min(bins, key=lambda b: sum(t.cost for t in b)).append(target)
+        packed += [Batch(tuple(b), factor, timeout) for b in bins if b]
+    return sorted(packed, key=lambda b: -b.cost)
