@@ -35,9 +35,12 @@ from .cases import REGISTRY, Case
 from .judge import (
     NOT_APPLICABLE,
     CaseDeadline,
+    NotApplicable,
+    Outcome,
     apply_gate,
     is_timeout,
     judge,
+    not_applicable,
 )
 from .options import CASE_TIMEOUT, add_options
 from .recording import (
@@ -61,6 +64,7 @@ __all__ = [
     "DEFAULT_APP",
     "NOT_APPLICABLE",
     "CaseDeadline",
+    "NotApplicable",
     "Verdict",
     "case_of",
     "compatibility_table",
@@ -206,7 +210,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     missing = sorted(found.requires - variant.capabilities)
     if missing:
-        pytest.skip(f"{NOT_APPLICABLE} {variant.name} lacks {', '.join(missing)}")
+        not_applicable(f"{variant.name} lacks {', '.join(missing)}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -231,12 +235,16 @@ def pytest_runtest_makereport(
     expectation = state.expectations.get(variant.name, {}).get(found.id)
     verdict: Verdict | None = None
     if call.when == "setup" and report.skipped:
-        if NOT_APPLICABLE in str(report.longrepr):
+        excinfo = call.excinfo
+        typed = excinfo is not None and excinfo.errisinstance(NotApplicable)
+        if typed or NOT_APPLICABLE in str(report.longrepr):  # or a suite's skip, by its reason
             verdict = Verdict.NOT_APPLICABLE
     elif call.when == "setup" and report.failed:
         verdict = Verdict.ERROR
     elif call.when == "call":
-        verdict = judge(report, call, expectation, found, variant)
+        judgement = judge(Outcome.of(report, call), expectation, found.id, variant.name)
+        judgement.apply(report)
+        verdict = judgement.verdict
         apply_gate(report, verdict, found, variant, state.gate)
         attach_log(item, report)
     if verdict is None:
