@@ -115,7 +115,7 @@ def register(app: App) -> None:
 
     @app.route("/jobs/outlive/{token}", methods={"POST"})
     async def outlive(req: Request, resp: Response, token: str) -> None:
-        # Every server in servers.md runs the ASGI call as an asyncio task: the job watches it.
+        # Every built-in server runs the ASGI call as an asyncio task: the job watches it.
         resp.schedule(_outliver(token, asyncio.current_task(), float_param(req, "timeout", 10.0)))
         resp.text = "scheduled"
 

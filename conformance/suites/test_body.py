@@ -222,6 +222,11 @@ async def test_bytes_past_the_content_length_are_not_body(server: RunningServer)
     The app must see exactly 10 bytes and its response must reach the client; the 11 extra
     bytes (``GARBAGE``, an empty line) are the start of the next request, which the server
     may refuse with a 4xx or by closing the connection, but never hand to the app.
+
+    Server behaviour judged: Content-Length delimits the body the app gets, and the app's
+    response is not replaced. Fails on uvicorn-httptools
+    (docs/server-behaviour.md#uvicorn-httptools-extra-bytes-400) and under
+    ``lost-body-bytes`` and ``extra-body-bytes``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     token = new_token()
@@ -273,6 +278,10 @@ async def test_h2_data_beyond_the_content_length_is_a_protocol_error(
 
     The server must treat it as a stream error of type PROTOCOL_ERROR (or, RFC 9113 §5.4.1,
     a connection error): no response, and the app never completes a body from it.
+
+    Server behaviour judged: the server validates DATA against content-length (RFC 9113
+    §8.1.1). No break of the catalogue imitates a server that does not (it would take a
+    proxy rewriting HPACK header blocks); every server judged so far refuses.
     """
     await _malformed_h2_body(server, declared=10, sent=20)
 
@@ -339,6 +348,9 @@ async def test_a_truncated_body_is_an_error_never_a_short_body(server: RunningSe
     passes only if it never calls the app with the partial body: the case then checks that
     the request never reached the app, and that a complete request of the same shape does
     (so the absence is not the observation channel's).
+
+    Server behaviour judged: a truncated body is an ``http.disconnect``, never a short
+    complete body. Fails under ``truncated-body-completes``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     body = pattern(100)
@@ -409,6 +421,9 @@ async def test_h2_a_cancelled_body_is_an_error_never_a_short_body(server: Runnin
 
     The app must see ``http.disconnect`` in the middle of its body (``ClientDisconnected``),
     never a body ended by ``more_body=False`` after 50 bytes.
+
+    Server behaviour judged: RST_STREAM mid-body is an ``http.disconnect``. Fails under
+    ``truncated-body-completes-h2``.
     """
     token = new_token()
     async with Observer(server) as observer, _h2(server) as connection:
@@ -444,6 +459,10 @@ async def test_h2_end_stream_before_the_content_length_is_a_protocol_error(
 
     The server must treat it as a stream error of type PROTOCOL_ERROR (or a connection
     error); the app must never complete a 50-byte body from it.
+
+    Server behaviour judged: the server validates END_STREAM against content-length (RFC
+    9113 §8.1.1). Like ``body/more-than-declared-h2``, no break of the catalogue imitates a
+    server that does not.
     """
     await _malformed_h2_body(server, declared=100, sent=50)
 
@@ -461,6 +480,9 @@ async def test_a_body_of_unknown_length_arrives_exactly(server: RunningServer) -
 
     httpx sends a generator's chunks with ``Transfer-Encoding: chunked`` over HTTP/1.1 and as
     DATA frames over HTTP/2; the app sees the de-chunked bytes, ended by ``more_body=False``.
+
+    Server behaviour judged: de-chunking, and the body's end. Fails under
+    ``lost-body-bytes``, ``extra-body-bytes`` and ``no-final-more-body``.
     """
     sizes = (1, 7, 4096, 65536, 100_000, 3)
     body = pattern(sum(sizes))
@@ -493,6 +515,9 @@ async def test_a_hand_chunked_body_is_dechunked(server: RunningServer) -> None:
 
     A recipient must ignore unrecognized chunk extensions (§7.1.1) and may discard trailer
     fields (§7.1.2); the app sees only the chunk data.
+
+    Server behaviour judged: RFC 9112 §7.1 chunk parsing. Fails under ``lost-body-bytes``,
+    ``extra-body-bytes`` and ``no-final-more-body``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     body = pattern(300)
@@ -575,6 +600,9 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_sent(server: Runnin
     The client sends the headers and no body: the app must be called with the headers, answer
     413 without calling ``receive()`` (no ``http.request`` reaches it), and the client must get
     the 413 without having sent a byte of the body.
+
+    Server behaviour judged: the app is called on the headers, before the body. Fails on
+    daphne (docs/server-behaviour.md#daphne-no-backpressure) and under ``body-before-app``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     token = new_token()
@@ -617,7 +645,11 @@ def _check_refused(status: int, informational: list[int], events: list[dict[str,
 async def test_h2_a_body_over_the_limit_is_refused_before_it_is_sent(
     server: RunningServer,
 ) -> None:
-    """RFC 9110 §15.5.14: HEADERS declaring 10 MiB, no DATA: the 413 comes from headers alone."""
+    """RFC 9110 §15.5.14: HEADERS declaring 10 MiB, no DATA: the 413 comes from headers alone.
+
+    Server behaviour judged: the app is called on the HEADERS frame, before any DATA. Fails
+    under ``body-before-app-h2``.
+    """
     await _h2_refused_from_headers(server, (), "no response to the HEADERS alone")
 
 
@@ -723,6 +755,10 @@ async def test_an_unread_body_is_never_read_as_the_next_request(server: RunningS
     ``GET /``. The server must discard the body or close the connection: the next answer is
     the index's 200, or none; a 404 for ``/body/smuggled`` means the body was run as a
     request (request smuggling).
+
+    Server behaviour judged: an unread body is discarded (or the connection closed), never
+    parsed as a request. No break of the catalogue imitates request smuggling yet; every
+    server judged so far passes.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     head = b"GET /body/smuggled HTTP/1.1\r\nhost: x\r\nx-pad: "
@@ -771,6 +807,10 @@ async def test_h2_data_after_an_early_response_leaves_the_connection_usable(
     (the stream is half-closed (local) on the server, which "can receive any type of frame"),
     unless the server reset the stream. The connection must stay usable: a next request on
     it is answered.
+
+    Server behaviour judged: DATA for a stream already answered is no connection error.
+    Fails on hypercorn (https://github.com/pgjones/hypercorn/issues/329) and under
+    ``body-before-app-h2`` (which answers only after the whole body).
     """
     token = new_token()
     async with Observer(server) as observer, _h2(server) as connection:
@@ -806,6 +846,10 @@ async def test_an_invalid_content_length_is_answered_400(server: RunningServer) 
     Either the server refuses the request, or it passes the header through and the framework
     refuses it (RFC 9110 §8.6: the value is not a non-negative integer); never a 2xx, and the
     app never completes a body.
+
+    Server behaviour judged (with the framework as the last line): an invalid
+    Content-Length is never served as a request. Fails under the wire break
+    ``invalid-length-passed-through``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     async with Observer(server) as observer:
@@ -893,6 +937,10 @@ async def test_h2_an_invalid_content_length_is_refused(server: RunningServer) ->
 
     The request must be refused: a stream or connection error of type PROTOCOL_ERROR, or a
     400; never a 2xx, and the app never completes a body.
+
+    Server behaviour judged: an invalid content-length over HTTP/2 is a malformed request.
+    No break of the catalogue imitates a server that accepts it (it would take a proxy
+    rewriting HPACK header blocks); every server judged so far refuses.
     """
     token = new_token()  # one token for the three requests: one watch for a late app call
     async with Observer(server) as observer:
@@ -930,8 +978,12 @@ async def test_a_64_mib_upload_flows_in_bounded_memory(server: RunningServer) ->
     The client streams it from a generator (nothing holds 64 MiB), the app digests it by
     iteration. The server's resident memory must grow by less than 32 MiB: sampled every
     4 MiB while uploading and once answered, and read as the peak (``VmHWM``, reset before
-    the upload) so that a burst between samples counts too (servers.md §0.5: daphne buffers
-    the whole body, then queues it to the app at once).
+    the upload) so that a burst between samples counts too (daphne buffers the whole body,
+    then queues it to the app at once: docs/server-behaviour.md#daphne-no-backpressure).
+
+    Server behaviour judged: the server streams an upload to the app instead of holding it.
+    Fails under the breaks ``body-before-app`` (as daphne), ``lost-body-bytes`` and
+    ``extra-body-bytes``.
     """
     size, piece = 64 * MIB, pattern(64 * 1024)
     sha = hashlib.sha256()

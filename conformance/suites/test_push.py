@@ -86,6 +86,7 @@ async def test_push_promises_carry_the_request_the_app_pushed(server: RunningSer
     Server behaviour judged: ``http.response.push`` becomes a PUSH_PROMISE carrying exactly
     the request the app described. Fails under a break that drops push messages (a server
     advertising the extension without sending promises) or mangles their path.
+    Breaks: ``push-dropped``.
     """
     result = await _push_page(server)
     page = _json(result, 1)
@@ -134,6 +135,7 @@ async def test_each_promised_request_is_served_by_the_app_as_a_get(
     Server behaviour judged: the server serves each promised request through the app, as a
     request of its own. Fails under a break that promises but never serves the pushed
     request (the promised stream never ends with the app's response).
+    Breaks: ``push-dropped``, ``push-path-unsplit``.
     """
     result = await _push_page(server)
     assert _json(result, 1) == {"pushed": [True] * len(PUSHED)}
@@ -180,6 +182,8 @@ async def test_the_promised_request_has_only_the_headers_the_app_gave(
     Server behaviour judged: the promised header block is the app's, untouched. hypercorn
     fails it (it appends its own ``date`` and ``server`` response headers), as does any break
     that adds fields to the push message's headers.
+    Breaks: ``push-response-headers``, ``push-dropped``
+    (docs/server-behaviour.md#hypercorn-push-promise-response-headers).
     """
     result = await _push_page(server)
     allowed = PSEUDO | {ASKED[0]} | {name for name, _ in COPIED}
@@ -211,6 +215,7 @@ async def test_a_client_that_disables_push_gets_no_promise_and_a_whole_response(
     variant that can push is judged: elsewhere no push is ever attempted, and the case would
     pass whatever the server did. Fails under a break that sends the promises regardless of
     the client's SETTINGS (a server ignoring ENABLE_PUSH=0).
+    Break: ``push-despite-disabled``.
     """
     result = await _push_page(server, enable_push=False)
     assert not result.pushes, (

@@ -173,6 +173,9 @@ async def test_every_field_and_shape_arrives_as_sent(server: RunningServer) -> N
     two lines), ``retry``, ``id`` (set, inherited, reset), ``event``, empty data, a value that
     starts with a space, 2- to 4-byte UTF-8 and a 70 kB event: compared field by field with
     the app's own events.
+
+    Server behaviour judged: the body bytes arrive unchanged and in order, however framed.
+    Fails under ``lost-message``.
     """
     due, comments = _expected(FIELDS)
     async with (
@@ -214,6 +217,9 @@ async def test_the_event_stream_headers_arrive_as_sent(server: RunningServer) ->
     An ``EventSource`` fails the connection for any other content type. The app sends
     ``cache-control: no-cache`` and no ``content-length``: the length of an open stream is
     unknown, so a server that added one would have to buffer the stream (or lie).
+
+    Server behaviour judged: the app's response headers go out as sent, none added. Fails
+    under ``content-type-charset``.
     """
     token = new_token()
     async with Observer(server) as observer:
@@ -252,6 +258,9 @@ async def test_an_http1_event_stream_is_chunked_and_keeps_the_connection(
 
     A close-delimited body would be legal, but it would cost the connection and could not be
     told apart from a truncated stream. The next request on the same connection is answered.
+
+    Server behaviour judged: a response of unknown length is chunked on HTTP/1.1. Fails under
+    the wire break ``close-delimited``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     async with RawHTTP1(server) as connection:
@@ -287,6 +296,9 @@ async def test_each_event_is_dispatched_before_the_next_is_produced(server: Runn
 
     The app emits each event only when the client opens a gate; a server that held an event
     back (for a fuller buffer, or for the next chunk) would never let it be dispatched.
+
+    Server behaviour judged: each event is on its way when ``send()`` returns. Fails under
+    ``held-chunks`` and ``lost-message``.
     """
     token = new_token()
     count = 3
@@ -365,6 +377,9 @@ async def test_a_client_that_leaves_finalizes_a_blocked_emitter(server: RunningS
     The emitter sends one event, then waits on something that never happens. The client
     closes its connection (FIN, on HTTP/2 too: httpx does not reset a stream it stops reading);
     the emitter must be finalized within a bound, not kept forever.
+
+    Server behaviour judged: a client that leaves while the app waits (without sending) is
+    an ``http.disconnect``. Fails under ``write-noticed-disconnect``.
     """
     token = new_token()
     async with Observer(server) as observer:
@@ -423,6 +438,9 @@ async def test_the_stream_opens_before_the_first_event_exists(server: RunningSer
     ``onopen`` fires when the headers arrive (WHATWG §9.2.3 "announce the connection"). The
     app's emitter waits on a gate, so a server that holds the headers until the first body
     leaves the client unsure whether the stream is open at all.
+
+    Server behaviour judged (informational): whether the head goes out before the first
+    body (docs/server-behaviour.md#deferred-response-start). Fails under ``deferred-start``.
     """
     token = new_token()
     async with Observer(server) as observer, http_client(server) as client:

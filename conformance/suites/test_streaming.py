@@ -62,6 +62,9 @@ async def test_each_chunk_reaches_the_client_before_the_next_is_produced(
 
     The app produces each chunk only when the client opens a gate, so a server (or framework)
     that held a chunk back until the next one existed would never deliver it.
+
+    Server behaviour judged: each body message is on its way when ``send()`` returns. Fails
+    under the breaks ``held-chunks`` and ``lost-message``.
     """
     token = new_token()
     async with Observer(server) as observer:
@@ -93,6 +96,10 @@ async def test_headers_are_sent_before_the_first_chunk_exists(server: RunningSer
 
     An SSE client (EventSource ``onopen``) or a proxy sees the response only once its headers
     arrive: a server that holds them until the first body chunk delays that.
+
+    Server behaviour judged (informational): whether the head goes out at
+    ``http.response.start``; daphne and granian wait for the first body
+    (docs/server-behaviour.md#deferred-response-start). Fails under ``deferred-start``.
     """
     token = new_token()
     async with http_client(server, timeout=1.0) as client, Observer(server) as observer:
@@ -190,6 +197,9 @@ async def test_head_on_a_streamed_response_sends_no_body(server: RunningServer) 
 
     Bytes after the header section would be read as the start of the next response on a
     keep-alive connection (RFC 9112 §6.3).
+
+    Server behaviour judged: no body bytes on the wire for HEAD. Fails under the wire break
+    ``head-body-leaked``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     await _head_then_pipelined_get(server, "/stream/bytes?size=30&chunk=10")
@@ -205,6 +215,9 @@ async def test_the_server_drops_a_body_an_app_sends_for_head(server: RunningServ
 
     Many frameworks answer HEAD with the GET body and rely on the server to drop it; the raw
     endpoint does exactly that. The next pipelined response must parse cleanly.
+
+    Server behaviour judged: the server drops what the app sends for HEAD. Fails on daphne
+    (docs/server-behaviour.md#daphne-head-body-leaked) and under ``head-body-leaked``.
     """
     require_protocol(server, HTTPProtocol.HTTP1)
     await _head_then_pipelined_get(server, "/raw/stream-chunks")
@@ -241,6 +254,9 @@ async def test_a_client_that_leaves_mid_stream_gets_the_generator_finalized(
     """A client closing mid-stream: the server delivers http.disconnect, the stream stops.
 
     The app's generator must be finalized within a bound, not iterated forever.
+
+    Server behaviour judged: the client's close becomes ``http.disconnect``. Fails under
+    ``no-disconnect``.
     """
     token = new_token()
     async with Observer(server) as observer:
@@ -334,6 +350,10 @@ async def test_a_response_before_the_end_of_the_request_keeps_the_connection(
     The app answers a POST without reading its body; the client's last (empty) DATA frame then
     arrives for a stream the server already finished. That frame must not break the
     connection: a request on another stream of the same connection still gets its answer.
+
+    Server behaviour judged: a DATA frame for a finished stream is no connection error.
+    Fails on hypercorn (https://github.com/pgjones/hypercorn/issues/329) and under the wire
+    break ``late-data-hangup``.
     """
     token = new_token()
     async with H2Session(server) as session:
