@@ -7,8 +7,8 @@ Architecture, one module per concept:
   :class:`Capability` set and an argv builder fed a :class:`LaunchContext`.
 - :mod:`servers.hypercorn`, :mod:`servers.uvicorn`, :mod:`servers.daphne`,
   :mod:`servers.granian`: one module per server, all of the same shape: the variants as
-  data and one argv builder. The quirks they work around cite the bug numbers of
-  ``servers.md``.
+  data and one argv builder. The quirks they work around are described in
+  ``docs/server-behaviour.md``.
 - :mod:`servers.registry`: :data:`SERVERS`, :func:`available`, :func:`get`, :func:`resolve`.
 - :mod:`servers.command`: any other server as a command template
   (:meth:`ServerSpec.from_command`, :func:`parse_server_option`).

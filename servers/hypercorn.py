@@ -1,7 +1,7 @@
 """hypercorn: one command, three columns (HTTP/1.1, h2c with prior knowledge, HTTP/2 over TLS).
 
 Hypercorn answers HTTP/1.1 and an HTTP/2 prior-knowledge preface on the same cleartext port,
-so ``hypercorn`` and ``hypercorn-h2c`` share their command line (servers.md §4.9).
+so ``hypercorn`` and ``hypercorn-h2c`` share their command line.
 
 ``--workers 1`` (the default) makes hypercorn spawn one worker process, plus multiprocessing's
 resource tracker, in the server's process group; the launcher kills the group, not one pid.
@@ -20,9 +20,9 @@ _BASE = frozenset(
         Capability.RESPONSE_BACKPRESSURE,
     }
 )
-# servers.md §4.8 and §5: push, trailers and early hints only exist over HTTP/2, where
-# hypercorn advertises all three (h2c and TLS behaved the same). Early hints are accepted
-# only before http.response.start (B8); push promises carry stray date/server headers (B7).
+# Push, trailers and early hints only exist over HTTP/2, where hypercorn advertises all three
+# (h2c and TLS behave the same). Push promises carry hypercorn's own date and server headers
+# (docs/server-behaviour.md#hypercorn-push-promise-response-headers).
 _HTTP2 = _BASE | {Capability.HTTP2, Capability.PUSH, Capability.TRAILERS, Capability.EARLY_HINTS}
 
 
@@ -56,7 +56,7 @@ HYPERCORN = ServerSpec(
     protocol=HTTPProtocol.HTTP1,
     argv=_cleartext,
     # Over HTTP/1.1 hypercorn advertises no extension; trailers: True even truncates the
-    # response (B6).
+    # response (docs/server-behaviour.md#hypercorn-h11-unlisted-trailers-truncate).
     capabilities=_BASE | {Capability.WEBSOCKET, Capability.WEBSOCKET_DENIAL},
 )
 HYPERCORN_H2C = ServerSpec(

@@ -1,7 +1,7 @@
 """One readiness request, spoken in a variant's protocol.
 
 A server is ready when it *answers*: any HTTP status counts, a TCP accept does not (the gap is
-30-80 ms on every server, servers.md §7, and granian's socket belongs to its worker). HTTP/1.1
+30-80 ms on every server, and granian's socket belongs to its worker process). HTTP/1.1
 goes through :mod:`http.client`; HTTP/2 (h2c with prior knowledge, or TLS with ALPN ``h2``) is a
 single GET on a raw socket driven by the ``h2`` state machine.
 """

@@ -10,9 +10,17 @@ Theory of operation::
               its log says "address already in use": then a new port, 3 attempts in all
               (with wait_ready=False: none of this, start() returns once spawned)
     ...       clients talk to base_url; log_offset() and read_log() cut per-case windows
-    stop()    SIGINT to the group (graceful on all four servers, servers.md §4.9), wait up to
-              the grace period for every member to exit, SIGKILL whatever is left, and check
+    stop()    SIGINT to the group (graceful on all four servers), wait up to the
+              grace period for every member to exit, SIGKILL whatever is left, and check
               that no live process of the group remains
+
+Why the harness picks the port: a server given port 0 binds a free port itself, but the harness
+would then have to learn which one, and not every server says. Granian (2.8) logs
+``Listening at: http://127.0.0.1:0`` and its socket belongs to its worker process, so the real
+port could only be read from the kernel's socket table. So the harness binds port 0 itself,
+reads the port the kernel gave, closes the socket and passes that number on the command line.
+Another process may take the port in between; the server then fails with "address already in
+use" and the attempt is repeated on a new port (:data:`PORT_ATTEMPTS`).
 
 The log (:mod:`servers.logfile`) is kept after stop for the report; the harness adds
 ``[servers]`` lines to it (the command of each attempt, the outcome of the stop). See
@@ -283,7 +291,8 @@ class RunningServer:
             _log.info("%s: port %d was taken, trying another", self.spec.name, port)
             return False
         # Any exit before the first answer is a failure, whatever its code: hypercorn exits
-        # with 0 when lifespan startup fails (B10), and also when the app cannot be imported.
+        # with 0 when lifespan startup fails, and also when the app cannot be imported
+        # (docs/server-behaviour.md#hypercorn-startup-failed-exit-0).
         raise self._start_error(f"exited with code {code} before answering", exit_code=code)
 
     def _probe_until_ready(self, deadline: float) -> bool:

@@ -34,7 +34,10 @@ class HTTPProtocol(StrEnum):
 class Capability(StrEnum):
     """Optional behaviour a variant supports; the suites skip or expect failure without it.
 
-    The built-in values are observations from servers.md §4, not the servers' claims.
+    A built-in variant declares what the server was seen to do, not what it claims. The
+    capabilities that are ASGI extensions (:data:`conformance.capabilities.EXTENSIONS` maps
+    them to their names) are also observed at every launch, from the extensions the server
+    lists in a request's scope, and a difference from the declaration is reported.
     """
 
     HTTP2 = "http2"
@@ -51,6 +54,10 @@ class Capability(StrEnum):
     """``http.response.early_hint`` is advertised (and sends a 103)."""
     PATHSEND = "pathsend"
     """``http.response.pathsend`` is advertised and works."""
+    ZEROCOPYSEND = "zerocopysend"
+    """``http.response.zerocopysend`` is advertised and works."""
+    TLS_SCOPE = "tls_scope"
+    """The ``tls`` extension (connection information) is in the scope of TLS connections."""
     RESPONSE_BACKPRESSURE = "response_backpressure"
     """``send()`` blocks while the client does not read."""
     WEBSOCKET = "websocket"

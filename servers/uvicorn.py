@@ -1,26 +1,26 @@
-"""uvicorn: two HTTP/1.1 columns, one per HTTP parser (``--http h11`` and ``--http httptools``).
+"""uvicorn: two HTTP/1.1 columns, one per HTTP parser, and the experimental HTTP/2 backend.
 
-The parsers differ on the wire: httptools answers 400 to a body longer than its
-Content-Length (B13) and has no header size limit; h11 sends ``str`` headers as they are
-(servers.md §4.3, §4.7). uvicorn speaks no h2c, and its ``--http zttp --http2`` backend cannot
-answer a GET over HTTP/2 (B14), so there is no HTTP/2 column.
+``--http h11`` and ``--http httptools`` differ on the wire: httptools answers 400 to a body
+longer than its Content-Length (docs/server-behaviour.md#uvicorn-httptools-extra-bytes-400) and
+has no header size limit; h11 sends ``str`` headers as they are.
+
+``uvicorn-zttp-h2`` is ``--http zttp --http2`` (the ``zttp`` parser, a separate package) over
+TLS with ALPN ``h2``. uvicorn calls the backend experimental, and it is: a request whose
+HEADERS frame ends the stream (any GET) never gets its ``http.request`` message, so an app that
+reads the (empty) body waits forever (docs/server-behaviour.md#uvicorn-zttp-bodyless-receive).
+It advertises ``http.response.trailers`` and ``http.response.early_hint`` over HTTP/2.
 """
 
 from __future__ import annotations
 
 from servers.spec import ArgvBuilder, Capability, HTTPProtocol, LaunchContext, ServerSpec
 
-__all__ = ["UVICORN_H11", "UVICORN_HTTPTOOLS", "VARIANTS"]
+__all__ = ["UVICORN_H11", "UVICORN_HTTPTOOLS", "UVICORN_ZTTP_H2", "VARIANTS"]
 
-_CAPABILITIES = frozenset(
-    {
-        Capability.LIFESPAN,
-        Capability.LIFESPAN_STATE,
-        Capability.RESPONSE_BACKPRESSURE,
-        Capability.WEBSOCKET,
-        Capability.WEBSOCKET_DENIAL,
-    }
+_LIFESPAN = frozenset(
+    {Capability.LIFESPAN, Capability.LIFESPAN_STATE, Capability.RESPONSE_BACKPRESSURE}
 )
+_CAPABILITIES = _LIFESPAN | {Capability.WEBSOCKET, Capability.WEBSOCKET_DENIAL}
 
 
 def _argv(http: str) -> ArgvBuilder:
@@ -44,6 +44,19 @@ def _argv(http: str) -> ArgvBuilder:
     return build
 
 
+def _zttp_h2_argv(context: LaunchContext) -> list[str]:
+    certfile, keyfile = context.tls_files()
+    return [
+        *_argv("zttp")(context)[:-1],
+        "--http2",
+        "--ssl-certfile",
+        certfile,
+        "--ssl-keyfile",
+        keyfile,
+        context.app,
+    ]
+
+
 UVICORN_H11 = ServerSpec(
     name="uvicorn-h11",
     server="uvicorn",
@@ -61,5 +74,15 @@ UVICORN_HTTPTOOLS = ServerSpec(
     argv=_argv("httptools"),
     capabilities=_CAPABILITIES,
 )
+UVICORN_ZTTP_H2 = ServerSpec(
+    name="uvicorn-zttp-h2",
+    server="uvicorn",
+    module="uvicorn",
+    requires=("zttp",),
+    protocol=HTTPProtocol.H2,
+    argv=_zttp_h2_argv,
+    tls=True,
+    capabilities=_LIFESPAN | {Capability.HTTP2, Capability.TRAILERS, Capability.EARLY_HINTS},
+)
 
-VARIANTS = (UVICORN_H11, UVICORN_HTTPTOOLS)
+VARIANTS = (UVICORN_H11, UVICORN_HTTPTOOLS, UVICORN_ZTTP_H2)

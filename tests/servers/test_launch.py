@@ -48,7 +48,8 @@ def test_bad_app_import_fails_fast_with_the_log_tail(spec: ServerSpec, tmp_path:
 
 @pytest.mark.parametrize("spec", [p for p in ONE_PER_SERVER if p.id != "daphne"])
 def test_failed_lifespan_startup_is_a_start_error(spec: ServerSpec, tmp_path: Path) -> None:
-    # Hypercorn exits with status 0 here (B10): the exit itself is what counts.
+    # Hypercorn exits with status 0 here (docs/server-behaviour.md#hypercorn-startup-failed-exit-0):
+    # the exit itself is what counts.
     with pytest.raises(ServerStartError, match="before answering") as caught:
         launch(spec, "asgi_apps:failing_startup", cwd=str(HERE), log_dir=tmp_path)
     assert "startup refused by the test app" in caught.value.log_tail
