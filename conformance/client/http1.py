@@ -65,12 +65,19 @@ class Transcript:
 
 @dataclass(slots=True)
 class RawResponse:
-    """A response parsed by h11 from a raw connection."""
+    """A response parsed by h11 from a raw connection.
+
+    ``trailers`` is the chunked body's trailer section (set once :meth:`RawHTTP1.response`
+    or :meth:`RawHTTP1.body` reached the end); ``informational_headers`` the header fields
+    of each informational (1xx) response, in the order of ``informational``.
+    """
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
     informational: list[int]
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    informational_headers: list[list[tuple[bytes, bytes]]] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name``, or None."""
@@ -98,6 +105,8 @@ class RawHTTP1:
         self._writer: asyncio.StreamWriter | None = None
         self._parser = h11.Connection(h11.CLIENT)
         self._leftover = b""
+        #: The trailer section of the last response read to its end (empty if none).
+        self.trailers: list[tuple[bytes, bytes]] = []
 
     async def __aenter__(self) -> RawHTTP1:
         self._reader, self._writer = await connect(
@@ -151,6 +160,7 @@ class RawHTTP1:
         except TimeoutError:
             raise TimeoutError(f"no complete response within {timeout} s") from None
         response.body = bytes(body)
+        response.trailers = self.trailers
         return response
 
     async def response_head(self, timeout: float = TIMEOUT, *, head: bool = False) -> RawResponse:
@@ -169,13 +179,22 @@ class RawHTTP1:
             self._parser.send(h11.Request(method=method, target="/", headers=[("host", "x")]))
             self._parser.send(h11.EndOfMessage())
         informational: list[int] = []
+        informational_headers: list[list[tuple[bytes, bytes]]] = []
+        self.trailers = []
         deadline = time.monotonic() + timeout
         while True:
             event = await self._event(deadline, "a response")
             if isinstance(event, h11.InformationalResponse):
                 informational.append(event.status_code)
+                informational_headers.append(list(event.headers))
             elif isinstance(event, h11.Response):
-                return RawResponse(event.status_code, list(event.headers), b"", informational)
+                return RawResponse(
+                    event.status_code,
+                    list(event.headers),
+                    b"",
+                    informational,
+                    informational_headers=informational_headers,
+                )
             elif isinstance(event, h11.ConnectionClosed):
                 raise ConnectionError("the server closed the connection without a response")
 
@@ -193,6 +212,7 @@ class RawHTTP1:
             if isinstance(event, h11.Data):
                 return bytes(event.data)
             if isinstance(event, h11.EndOfMessage):
+                self.trailers = list(event.headers)
                 return None
             if isinstance(event, h11.ConnectionClosed):
                 raise ConnectionError("the server closed the connection mid-response")

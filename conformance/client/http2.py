@@ -67,6 +67,8 @@ class H2Stream:
         ended: the server ended the stream (END_STREAM).
         reset: the error code of the server's RST_STREAM, or None.
         informational: the statuses of the informational (1xx) responses, in order.
+        informational_headers: the header blocks of those responses (pseudo-headers
+            included), in the same order.
         trailers: the trailer section, if any.
         frames: ``(time.monotonic(), length)`` of every DATA frame, in order of arrival.
         consumed: how many body bytes :meth:`H2Session.read` has returned so far.
@@ -76,6 +78,7 @@ class H2Stream:
     ended: bool = False
     reset: int | None = None
     informational: list[int] = field(default_factory=list)
+    informational_headers: list[list[tuple[str, str]]] = field(default_factory=list)
     trailers: list[tuple[str, str]] = field(default_factory=list)
     frames: list[tuple[float, int]] = field(default_factory=list)
     consumed: int = 0
@@ -417,6 +420,7 @@ class H2Session:
         if isinstance(event, h2.events.InformationalResponseReceived):
             stream = result.streams.setdefault(event.stream_id, H2Stream())
             stream.informational.append(_status(event.headers or []))
+            stream.informational_headers.append(_decode(event.headers or []))
         elif isinstance(event, h2.events.ResponseReceived):
             result.streams.setdefault(event.stream_id, H2Stream()).headers = _decode(
                 event.headers or []
