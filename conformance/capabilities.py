@@ -32,10 +32,8 @@ import httpx
 from servers import Capability, RunningServer
 
 from .client import TIMEOUT, http_client
-from .contract.extensions import ADVERTISED
 
 __all__ = [
-    "ADVERTISED",
     "EXTENSIONS",
     "Advertised",
     "CapabilityCheck",
@@ -252,6 +250,10 @@ async def observe(
     Raises:
         ObservationError: no answer, or not the contract app's advertisement.
     """
+    # Imported here: the contract app is built when its package is first imported, which
+    # the plugin (imported by every pytest run) must not do.
+    from .contract.extensions import ADVERTISED
+
     try:
         async with http_client(server, record=record) as client:
             response = await client.get(ADVERTISED, timeout=timeout)

@@ -31,6 +31,7 @@ import pytest
 
 from servers import HarnessError, RunningServer, ServerSpec, launch
 
+from .capabilities import check as check_capabilities
 from .cases import REGISTRY, Case
 from .judge import (
     NOT_APPLICABLE,
@@ -135,6 +136,8 @@ def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
         raise
     if state is not None:
         state.started_as(running)
+        # What the server lists in a request's scope, beside what the variant declares.
+        state.advertised = check_capabilities(running)
     try:
         yield running
     finally:
@@ -283,6 +286,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f"ERROR: {variant.spec.name} did not stop gracefully (exit code "
                 f"{variant.stop['exit_code']}); log tail:\n{variant.stop['log_tail']}",
                 red=True,
+            )
+    for variant in state.variants.values():
+        if variant.advertised is not None and not variant.advertised.matches:
+            terminalreporter.write_line(
+                f"CAPABILITIES: {variant.advertised.describe()}", yellow=True
             )
     results = state.document["results"] if state.document else state.records
     if not results:

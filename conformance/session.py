@@ -17,6 +17,7 @@ import pytest
 
 from servers import HarnessError, RunningServer, ServerSpec
 
+from .capabilities import CapabilityCheck
 from .cases import FAMILIES, REGISTRY, Case, Gate
 from .expectations import DEFAULT_DIRECTORY, Expectation, ExpectationError, load_all
 from .judge import MAX_FAILURE
@@ -58,6 +59,7 @@ class VariantState:
     error_log: str | None = None
     stop: dict[str, Any] | None = None
     given_version: str | None = None
+    advertised: CapabilityCheck | None = None
 
     def failed_to_start(self, error: Exception) -> None:
         """Keep why the server did not start: the first line and its log's last lines."""
@@ -102,6 +104,7 @@ class VariantState:
             "error_log": self.error_log,
             "stop": self.stop,
             "manifest": manifest,
+            "advertised": None if self.advertised is None else self.advertised.document(),
         }
 
 
