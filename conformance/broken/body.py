@@ -12,21 +12,39 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
+import hpack
+
 from reference_app.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import Break
 from .apps import around
-from .wire import Head, _chunked as chunked_body, _sized as sized_body, both, read_head, relay
+from .wire import (
+    HEADERS,
+    Frame,
+    Head,
+    _chunked as chunked_body,
+    _sized as sized_body,
+    both,
+    h2_relay,
+    read_head,
+    relay,
+)
 
 __all__ = [
     "BREAKS",
     "body_before_app",
+    "body_parsed_as_request",
     "extra_body_bytes",
+    "h2_content_length_ignored",
     "invalid_length_passed_through",
     "lost_body_bytes",
     "no_final_more_body",
     "truncated_body_completes",
 ]
+
+#: HEADERS frame flags (RFC 9113 §6.2).
+_PADDED: Final = 0x8
+_PRIORITY: Final = 0x20
 
 
 def _is_request(message: Message) -> bool:
@@ -169,6 +187,62 @@ async def invalid_length_passed_through(
     await both(up(), relay(server_reader, client))
 
 
+async def h2_content_length_ignored(
+    client_reader: asyncio.StreamReader,
+    client: asyncio.StreamWriter,
+    server_reader: asyncio.StreamReader,
+    server: asyncio.StreamWriter,
+) -> None:
+    """Proxy: the server never sees an HTTP/2 request's ``content-length``.
+
+    Each request header block is decoded and re-encoded without the field (one HPACK context
+    per direction, kept in step), as a server that takes the body to be whatever DATA comes
+    until END_STREAM: it neither refuses DATA past the declared length, nor END_STREAM short
+    of it, nor an invalid value.
+    """
+    decoder, encoder = hpack.Decoder(), hpack.Encoder()
+
+    def upstream(frame: Frame) -> list[Frame]:
+        if frame.type != HEADERS:
+            return [frame]
+        payload = frame.payload
+        if frame.flags & _PADDED:
+            payload = payload[1 : len(payload) - payload[0]]
+        priority = payload[:5] if frame.flags & _PRIORITY else b""
+        block = decoder.decode(payload[len(priority) :], raw=True)
+        kept = [(name, value) for name, value in block if bytes(name) != b"content-length"]
+        flags = frame.flags & ~_PADDED
+        return [Frame(HEADERS, flags, frame.stream_id, priority + encoder.encode(kept))]
+
+    await h2_relay(client_reader, client, server_reader, server, upstream=upstream)
+
+
+async def body_parsed_as_request(
+    client_reader: asyncio.StreamReader,
+    client: asyncio.StreamWriter,
+    server_reader: asyncio.StreamReader,
+    server: asyncio.StreamWriter,
+) -> None:
+    """Proxy: the server takes every request to have no body, and parses the body as the next
+    request (a "CL.0" desync: a server that ignores Content-Length where it reads no body)."""
+
+    async def up() -> None:
+        while (head := await read_head(client_reader)) is not None:
+            if head.chunked or not head.length or head.get(b"upgrade") is not None:
+                server.write(head.raw)
+                pieces = chunked_body(client_reader) if head.chunked else None
+                async for raw, _ in pieces or sized_body(client_reader, head.length or 0):
+                    server.write(raw)
+                await server.drain()
+                continue
+            fields = [(n, b"0" if n == b"content-length" else v) for n, v in head.headers]
+            server.write(head.replace(fields).raw)  # the body bytes follow as they are
+            await server.drain()
+        await relay(client_reader, server)
+
+    await both(up(), relay(server_reader, client))
+
+
 _REQUEST = (
     "ASGI HTTP 2.5, Request: the body is the concatenation of the http.request messages, the "
     "last of them with more_body=False"
@@ -284,6 +358,45 @@ BREAKS: Final = (
         r"|grew by|never got the first 50 bytes|TimeoutError",
         app="conformance.broken.body:body_before_app",
         variant="granian-h2c",
+    ),
+    Break(
+        name="h2-content-length-ignored",
+        promise="RFC 9113 §8.1.1: a request whose DATA does not add up to its content-length, "
+        "or whose content-length is invalid, is malformed (PROTOCOL_ERROR). Ignores the "
+        "field, taking the body to be whatever DATA comes until END_STREAM.",
+        catches=frozenset(
+            {
+                "body/more-than-declared-h2",
+                "body/short-end-stream-h2",
+                "body/invalid-content-length-h2",
+                "body/limit-413-before-body-h2",
+                "body/expect-100-refused-h2",
+                "body/data-after-early-response-h2",
+            }
+        ),
+        says=r"answered 200|no PROTOCOL_ERROR|completed a body|refused|no response to the "
+        r"HEADERS alone|no final response|TimeoutError",
+        proxy="conformance.broken.body:h2_content_length_ignored",
+        variant="granian-h2c",
+    ),
+    Break(
+        name="body-parsed-as-request",
+        promise="RFC 9112 §6.3 and §9.3: Content-Length delimits the body, which the server "
+        "must read or discard. Takes every request to have no body and parses the body as the "
+        "next request, as a server that ignores Content-Length where it reads no body (a CL.0 "
+        "request-smuggling desync).",
+        catches=frozenset(
+            {
+                "body/unread-body-not-a-request",
+                "body/read-bounded",
+                "body/more-than-declared",
+                "body/less-than-declared",
+                "body/limit-413-before-body",
+                "body/expect-100-refused",
+            }
+        ),
+        says=r"the unread body was run as a request|delivered 0 body bytes|got 200, not 413",
+        proxy="conformance.broken.body:body_parsed_as_request",
     ),
     Break(
         name="invalid-length-passed-through",
