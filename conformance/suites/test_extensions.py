@@ -5,11 +5,14 @@ under its name in ``scope["extensions"]``; ASGI ``extensions.rst`` ("HTTP Traile
 Hints", "Path Send", "Zero Copy Send", "Debug"), ``specs/tls.rst`` (the ``tls`` extension) and
 ASGI HTTP 2.5 ("Response Start": ``trailers``; "Disconnected Client": spec version 2.4).
 
-A case about one extension is judged where the server *lists* it (read from the scope of a
-request, :func:`conformance.capabilities.observe`, not from the variant's declaration) and is
-not applicable elsewhere; whether the listing is what the variant declares is the case
-``extensions/advertised-as-declared``. Every exchange is raw (``RawHTTP1`` or ``H2Session``),
-so that what a server sends past a clean end, or instead of one, is seen.
+A case about one extension requires the variant's capability for it (not applicable without),
+and first reads what the server lists in a request's scope
+(:func:`conformance.capabilities.observe`): a server whose variant declares the extension but
+that does not list it fails, so that a release dropping an extension is a change, not a case
+turned "not applicable". A release that starts listing one fails
+``extensions/advertised-as-declared`` until its variant declares it. Every exchange is raw
+(``RawHTTP1`` or ``H2Session``), so that what a server sends past a clean end, or instead of
+one, is seen.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import h11
+import pytest
 
 from conformance.capabilities import EXTENSIONS, Advertised, CapabilityCheck, TLSField, observe
 from conformance.cases import Grade, case
@@ -188,11 +192,14 @@ async def _exchange_h2(
     return result
 
 
-async def _listing(server: RunningServer, name: str) -> Advertised:
-    """What the server advertises; not applicable unless it lists ``name``."""
+async def _listing(server: RunningServer, capability: Capability) -> Advertised:
+    """What the server advertises, which must list the extension the variant declares."""
     advertised = await observe(server, record=True)
-    if not advertised.lists(name):
-        not_applicable(f"{server.spec.name} does not list {name}")
+    name = EXTENSIONS[capability]
+    assert advertised.lists(name), (
+        f"{server.spec.name} declares {capability}, but its server does not list {name} "
+        f"(it lists {list(advertised.extensions)})"
+    )
     return advertised
 
 
@@ -225,8 +232,8 @@ async def test_the_server_lists_the_extensions_its_variant_declares(
     declares as capabilities, and it lists no other HTTP extension (names under
     ``websocket.`` belong to the WebSocket scope and are left out). A server release that
     starts or stops listing one fails here, so that the change is seen as a change and not
-    only as cases turning "not applicable". Breaks: ``trailers-listed-unsent`` (lists trailers,
-    drops them), ``debug-listed`` (lists ``http.response.debug``).
+    only as cases turning "not applicable". Breaks: ``tls-on-cleartext`` (lists ``tls``),
+    ``debug-listed`` (lists ``http.response.debug``).
     """
     advertised = await observe(server, record=True)
     declared = frozenset(c for c in server.spec.capabilities if c in EXTENSIONS)
@@ -265,6 +272,7 @@ async def test_the_debug_extension_is_not_listed(server: RunningServer) -> None:
     clause="ASGI HTTP 2.5, Response Start: if trailers is True, the server must wait until it "
     "receives a http.response.trailers message; ASGI extensions, HTTP Trailers: the server "
     "sends the trailing headers when the client has sent TE: trailers",
+    requires=[Capability.TRAILERS],
 )
 async def test_a_listing_server_sends_the_trailers_a_client_asks_for(
     server: RunningServer,
@@ -274,10 +282,10 @@ async def test_a_listing_server_sends_the_trailers_a_client_asks_for(
     Server behaviour judged: a server that lists ``http.response.trailers`` sends the app's
     ``http.response.trailers`` fields after the whole body (HTTP/1.1: in the chunked body's
     trailer section; HTTP/2: a HEADERS frame ending the stream), when the request asked for
-    them. Breaks: ``trailers-listed-unsent`` (lists the extension, drops the trailers
-    message), ``trailers-listed-refused`` (lists it, raises on the message).
+    them. Break: ``trailers-ignored`` (lists the extension, ends the response at the last
+    body and drops the trailers message).
     """
-    await _listing(server, TRAILERS)
+    await _listing(server, Capability.TRAILERS)
     token = new_token()
     async with Observer(server) as observer:
         result = await exchange(server, "/raw/extensions/trailers", token, te=True)
@@ -299,6 +307,7 @@ async def test_a_listing_server_sends_the_trailers_a_client_asks_for(
     grade=Grade.REQUIRED,
     clause="ASGI extensions, HTTP Trailers: the ASGI server will only send the trailing "
     "headers in case the client has sent the TE: trailers header in the request",
+    requires=[Capability.TRAILERS],
 )
 async def test_a_listing_server_sends_no_trailers_to_a_client_that_did_not_ask(
     server: RunningServer,
@@ -310,7 +319,7 @@ async def test_a_listing_server_sends_no_trailers_to_a_client_that_did_not_ask(
     response whole, without a trailer section, when the request did not say ``TE:
     trailers``. Break: ``trailers-without-te`` (sends them regardless).
     """
-    await _listing(server, TRAILERS)
+    await _listing(server, Capability.TRAILERS)
     token = new_token()
     async with Observer(server) as observer:
         result = await exchange(server, "/raw/extensions/trailers", token)
@@ -375,10 +384,15 @@ def _whole(result: Exchange, body: bytes) -> None:
     """The response is a 200 carrying exactly ``body``, ended cleanly."""
     assert result.ended, f"the response {result.outcome()}\n{result.transcript}"
     assert result.status == 200, f"the response {result.outcome()}\n{result.transcript}"
-    assert result.body == body, (
-        f"the body is {len(result.body)} bytes, not the app's {len(body)}: "
-        f"{result.body[:80]!r}\n{result.transcript}"
-    )
+    if result.body != body:
+        first = next(
+            (i for i, (a, b) in enumerate(zip(result.body, body, strict=False)) if a != b),
+            min(len(result.body), len(body)),
+        )
+        raise AssertionError(
+            f"the body is {len(result.body)} bytes, the app's {len(body)}; they differ from "
+            f"byte {first} on: {result.body[first : first + 40]!r}\n{result.transcript}"
+        )
 
 
 # -- early hints --------------------------------------------------------------------------------
@@ -394,6 +408,7 @@ _EARLY_HINT_ORDER: Final = (
     "extensions/early-hint-accepted",
     grade=Grade.REQUIRED,
     clause=_EARLY_HINT_ORDER + "; RFC 9110 §15.2: a 1xx response precedes the final response",
+    requires=[Capability.EARLY_HINTS],
 )
 async def test_a_listing_server_accepts_an_early_hint_before_the_start(
     server: RunningServer,
@@ -408,7 +423,7 @@ async def test_a_listing_server_accepts_an_early_hint_before_the_start(
     links. Break: ``early-hint-refused`` (lists the extension, raises on a hint before the
     start, as a server following the old wording would).
     """
-    await _listing(server, EARLY_HINT)
+    await _listing(server, Capability.EARLY_HINTS)
     token = new_token()
     async with Observer(server) as observer:
         result = await exchange(server, "/raw/extensions/early-hint", token)
@@ -432,6 +447,7 @@ async def test_a_listing_server_accepts_an_early_hint_before_the_start(
     grade=Grade.RECOMMENDED,
     clause="ASGI extensions, Early Hints: the ASGI server should then attempt to send an "
     "informational response to the client with the provided links as Link headers",
+    requires=[Capability.EARLY_HINTS],
 )
 async def test_a_listing_server_sends_a_103_with_the_apps_links(server: RunningServer) -> None:
     """ASGI extensions "Early Hints": the hint reaches the client as a 103 with its links.
@@ -442,7 +458,7 @@ async def test_a_listing_server_sends_a_103_with_the_apps_links(server: RunningS
     concerns), hence recommended. Break: ``early-hint-dropped`` (lists the extension, drops
     the hints).
     """
-    await _listing(server, EARLY_HINT)
+    await _listing(server, Capability.EARLY_HINTS)
     result = await exchange(server, "/raw/extensions/early-hint", new_token())
     hints = [fields for status, fields in result.informational if status == 103]
     assert hints, (
@@ -464,6 +480,7 @@ async def test_a_listing_server_sends_a_103_with_the_apps_links(server: RunningS
     grade=Grade.REQUIRED,
     clause="ASGI extensions, Path Send: except for the characteristics of path-send, it "
     "should behave the same as ordinary http.response.body",
+    requires=[Capability.PATHSEND],
 )
 async def test_a_listing_server_sends_the_file_a_path_names(server: RunningServer) -> None:
     """ASGI extensions "Path Send": the file's bytes arrive exactly, and the response ends.
@@ -473,7 +490,7 @@ async def test_a_listing_server_sends_the_file_a_path_names(server: RunningServe
     the app's Content-Length, and ends the response. Break: ``pathsend-short`` (lists the
     extension and sends the file without its last kilobyte).
     """
-    await _listing(server, PATHSEND)
+    await _listing(server, Capability.PATHSEND)
     token = new_token()
     async with Observer(server) as observer:
         result = await exchange(server, "/raw/extensions/pathsend", token)
@@ -489,6 +506,7 @@ async def test_a_listing_server_sends_the_file_a_path_names(server: RunningServe
     grade=Grade.REQUIRED,
     clause="ASGI extensions, Zero Copy Send: offset, count and the file's position say what "
     "is sent; it can be mixed with http.response.body and should behave the same",
+    requires=[Capability.ZEROCOPYSEND],
 )
 async def test_a_listing_server_sends_the_file_parts_zerocopysend_names(
     server: RunningServer,
@@ -498,28 +516,19 @@ async def test_a_listing_server_sends_the_file_parts_zerocopysend_names(
     The app sends a body, then ``http.response.zerocopysend`` with ``offset`` and ``count``,
     then another from the file's current position (no offset, no count: to its end), then a
     last body. Server behaviour judged: a server that lists ``http.response.zerocopysend``
-    sends exactly those parts in that order. No built-in server lists it. Break:
-    ``zerocopysend-offset-ignored`` (lists it, reads from the file's position instead of the
-    offset).
+    sends exactly those parts in that order. No built-in server lists it, so no variant runs
+    it; it fails under ``conformance.broken.extensions:zerocopysend_offset_ignored`` (reads
+    from the file's position instead of the offset) on a command-given server that declares
+    the capability (tests/conformance/test_extension_breaks.py).
     """
-    await _listing(server, ZEROCOPYSEND)
+    await _listing(server, Capability.ZEROCOPYSEND)
     token = new_token()
     async with Observer(server) as observer:
         result = await exchange(server, "/raw/extensions/zerocopysend", token)
         refused = _refusals(await _outcomes(observer, token, "zerocopysend offset+count"))
         refused += _refusals(await _outcomes(observer, token, "zerocopysend from the position"))
     assert not refused, f"the server lists {ZEROCOPYSEND} but send() refused it: {refused}"
-    expected = zerocopy_expected()
-    if result.ended and result.body != expected:
-        first = next(
-            (i for i, (a, b) in enumerate(zip(result.body, expected, strict=False)) if a != b),
-            min(len(result.body), len(expected)),
-        )
-        raise AssertionError(
-            f"the body differs from the parts the app named from byte {first} on "
-            f"({len(result.body)} bytes received, {len(expected)} expected)"
-        )
-    _whole(result, expected)
+    _whole(result, zerocopy_expected())
 
 
 # -- tls -----------------------------------------------------------------------------------------
@@ -552,6 +561,7 @@ async def test_a_cleartext_connection_has_no_tls_extension(server: RunningServer
     grade=Grade.REQUIRED,
     clause="ASGI TLS extension, TLS Connection Scope: server_cert (str or None), tls_version "
     "and cipher_suite (int or None) are mandatory; client_cert_chain an iterable of str",
+    requires=[Capability.TLS_SCOPE],
 )
 async def test_the_tls_extension_describes_the_connection(server: RunningServer) -> None:
     """ASGI TLS extension "TLS Connection Scope": each entry has its type and the truth.
@@ -561,12 +571,14 @@ async def test_the_tls_extension_describes_the_connection(server: RunningServer)
     certificate the server presented, ``tls_version`` and ``cipher_suite`` the numbers of
     what was negotiated (0x0304 for TLS 1.3; 0x1301 for TLS_AES_128_GCM_SHA256), and, the
     client having sent no certificate, ``client_cert_chain`` is empty and ``client_cert_name``
-    and ``client_cert_error`` are None. No built-in server lists ``tls``. Break:
-    ``tls-malformed`` (lists it with the version and cipher as names, as text).
+    and ``client_cert_error`` are None. No built-in server lists ``tls``, so no variant runs
+    it; it fails under ``conformance.broken.extensions:tls_malformed`` (the version and
+    cipher suite as names, as text) on a command-given TLS server that declares the
+    capability (tests/conformance/test_extension_breaks.py).
     """
     if not server.spec.tls:
         not_applicable(f"{server.spec.name} speaks no TLS")
-    advertised = await _listing(server, TLS)
+    advertised = await _listing(server, Capability.TLS_SCOPE)
     fields = {f.name: f for f in advertised.tls or ()}
     wrong = [
         f"{name} is a {fields[name].type}, not {' or '.join(types)}"
@@ -630,7 +642,7 @@ def _tls_values(
     "the server should raise a server-specific subclass of OSError (introduced in 2.4)",
 )
 async def test_a_server_claiming_spec_2_4_raises_oserror_from_a_send_mid_stream(
-    server: RunningServer,
+    server: RunningServer, request: pytest.FixtureRequest
 ) -> None:
     """ASGI HTTP 2.4: a server that advertises 2.4 or later keeps its promise mid-stream.
 
@@ -638,16 +650,17 @@ async def test_a_server_claiming_spec_2_4_raises_oserror_from_a_send_mid_stream(
     implements; 2.4 made ``send()`` on a closed connection raise an ``OSError`` subclass.
     Server behaviour judged: where the server advertises 2.4 or later, a streaming app whose
     client leaves mid-body, once it has ``http.disconnect``, gets an ``OSError`` subclass from
-    its next ``send()`` (judged by ``isinstance`` in the app's process). Not applicable
-    where an older version is advertised (every built-in server advertises 2.3 or less or
-    nothing). The lifecycle family judges the same promise for a response not yet started.
-    Break: ``spec-2-4-claimed`` (advertises 2.4, raises nothing).
+    its next ``send()`` (judged by ``isinstance`` in the app's process). A server that
+    advertises an older version (every built-in server advertises 2.3 or less, or nothing)
+    makes no such promise, and passes: the version it advertises is recorded as the user
+    property ``spec_version``. The lifecycle family judges the same promise for a response
+    not yet started (``lifecycle/send-after-disconnect-raises``). Break: ``spec-2-4-claimed``
+    (advertises 2.4, raises nothing).
     """
     advertised = await observe(server, record=True)
+    request.node.user_properties.append(("spec_version", advertised.spec_version))
     if not advertised.spec_at_least(2, 4):
-        not_applicable(
-            f"{server.spec.name} advertises HTTP spec_version {advertised.spec_version or '2.0'}"
-        )
+        return  # no promise to keep: send() may return quietly before spec 2.4
     token = new_token()
     path = "/raw/extensions/stream-until-gone"
     async with Observer(server) as observer:
