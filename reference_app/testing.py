@@ -749,6 +749,10 @@ class WebSocketSession:
         """The connection is lost without a close frame (``websocket.disconnect`` 1006)."""
         self.close(1006)
 
+    def inject(self, message: Message) -> None:
+        """Deliver ``message`` to the app's ``receive()`` as it is (a malformed one, say)."""
+        self._incoming.put_nowait(message)
+
     def sent(self, kind: str | None = None) -> list[Message]:
         """Messages the app sent, optionally only those of type ``kind``."""
         return [
