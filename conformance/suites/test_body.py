@@ -420,7 +420,9 @@ async def test_h2_a_cancelled_body_is_an_error_never_a_short_body(server: Runnin
     """ASGI HTTP 2.5 "Disconnect": 50 of 100 declared bytes, then RST_STREAM(CANCEL).
 
     The app must see ``http.disconnect`` in the middle of its body (``ClientDisconnected``),
-    never a body ended by ``more_body=False`` after 50 bytes.
+    never a body ended by ``more_body=False`` after 50 bytes. A server that buffers the whole
+    body before it calls the app (daphne) passes only if it never calls the app with the
+    cancelled one.
 
     Server behaviour judged: RST_STREAM mid-body is an ``http.disconnect``. Fails under
     ``truncated-body-completes-h2``.
@@ -431,19 +433,19 @@ async def test_h2_a_cancelled_body_is_an_error_never_a_short_body(server: Runnin
             connection, f"/body/digest/{token}", _probe(token, ("content-length", "100"))
         )
         await connection.send_data(sid, pattern(50))
-        assert await _delivered_within(observer, token, 50, TIMEOUT), (
-            f"the app never got the first 50 bytes: {connection.result.describe()}"
-        )
+        streaming = await _delivered_within(observer, token, 50, PROMPT)
         await connection.reset(sid)
-        await observer.wait(token, "body-end")
-        events = await observer.events(token)
+        events = await _settled(observer, token)
     assert not [e for e in events if e["event"] == "body-complete"], (
         f"the app completed a cancelled body: {_names(events)}"
     )
-    ends = [m for m in _requests(events) if not m.get("more_body", False)]
-    assert not ends, f"the cancelled body was ended with more_body=False: {_names(events)}"
-    error = _one(events, "body-error")
-    assert (error["error"], error["received"]) == ("ClientDisconnected", 50), error
+    if streaming or [e for e in events if e["event"] == "body-start"]:
+        ends = [m for m in _requests(events) if not m.get("more_body", False)]
+        assert not ends, f"the cancelled body was ended with more_body=False: {_names(events)}"
+        error = _one(events, "body-error")
+        assert error["error"] == "ClientDisconnected", error
+        assert error["received"] == _delivered(events), error
+        assert not streaming or error["received"] == 50, error
 
 
 @case(
@@ -804,21 +806,30 @@ async def test_h2_data_after_an_early_response_leaves_the_connection_usable(
     The app answers 413 from the HEADERS alone; the client then sends the body it declared
     (the stream is half-closed (local) on the server, which "can receive any type of frame"),
     unless the server reset the stream. The connection must stay usable: a next request on
-    it is answered.
+    it is answered. A server that answers only once the body has arrived (daphne) has
+    nothing come late; the case then sends the body first and judges only the next request.
 
     Server behaviour judged: DATA for a stream already answered is no connection error.
-    Fails on hypercorn (https://github.com/pgjones/hypercorn/issues/329) and under
-    ``body-before-app-h2`` (which answers only after the whole body).
+    Fails on hypercorn (https://github.com/pgjones/hypercorn/issues/329) and under the wire
+    break ``late-data-hangup-body`` (the same on granian).
     """
     token = new_token()
     async with Observer(server) as observer, _h2(server) as connection:
         sid = await _post(
             connection, f"/body/limited/{token}", _probe(token, ("content-length", "2048"))
         )
-        await connection.until(connection.finished(sid), PROMPT)
-        assert connection.streams[sid].status == 413, connection.result.describe()
-        if connection.streams[sid].reset is None:
+        try:
+            await connection.until(connection.finished(sid), PROMPT)
+        except TimeoutError:
+            # No answer to the HEADERS alone (the server waits for the body before it calls
+            # the app, as daphne does): nothing can come late; send the body, then judge
+            # only that the connection goes on serving.
             await connection.send_data(sid, pattern(2048), end_stream=True)
+            await connection.until(connection.finished(sid))
+        else:
+            if connection.streams[sid].reset is None:
+                await connection.send_data(sid, pattern(2048), end_stream=True)
+        assert connection.streams[sid].status == 413, connection.result.describe()
         follow = await connection.request("GET", "/")
         await connection.until(connection.finished(follow))
         answer = connection.streams[follow]
