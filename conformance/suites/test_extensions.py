@@ -17,6 +17,8 @@ one, is seen.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -604,6 +606,8 @@ async def _negotiated(server: RunningServer) -> tuple[int | None, int | None]:
         return version, ids.get(name)
     finally:
         writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
 
 
 def _tls_values(
