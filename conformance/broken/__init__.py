@@ -76,9 +76,9 @@ class Break:
     Attributes:
         name: stable id, e.g. ``"held-chunks"`` (lowercase letters, digits and ``-``).
         promise: the promise broken, in the spec's words, and the real bug it imitates.
-        catches: the case ids that must fail under it. The proof checks *exactly* these
-            within their families: every other case of those families must get the verdict
-            it gets on the same variant without the break.
+        catches: the case ids that must fail under it (the proof runs these; with
+            ``--exact`` it runs every case of their families and checks that the others
+            keep the verdict they have without the break: claim what it fails).
         says: a regular expression every such failure message must match, so that a case
             failing for an unrelated reason does not count as a catch.
         app: import string of the ASGI middleware around the contract app (an ASGI break).
@@ -119,6 +119,8 @@ class Legal:
             (e.g. "are headers sent before the first body?" for a deferred response start):
             they may fail under it, as on a real server that uses it. Only informational
             cases may be listed; the proof refuses others.
+        spares: families whose cases it cannot change, which the proof does not run under
+            it (e.g. ``websocket`` for middleware that only touches HTTP scopes).
     """
 
     name: str
@@ -127,6 +129,7 @@ class Legal:
     variant: str = DEFAULT_VARIANT
     proxy: str | None = None
     shown_by: frozenset[str] = frozenset()
+    spares: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         _one_of("legal variation", self.name, self.app, self.proxy)

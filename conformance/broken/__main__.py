@@ -5,6 +5,7 @@ Examples::
     python -m conformance.broken --check             # no run: every case claimed, claims exist
     python -m conformance.broken --break held-chunks --table   # one break, and its table
     python -m conformance.broken --table             # the whole catalogue
+    python -m conformance.broken --exact --break NAME   # and the unclaimed cases of its families
     python -m conformance.broken --write-doc docs/broken-servers.md
 
 Exit status: 0 when the proof holds, 1 when it found problems, 2 for a usage error.
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import catalogue, configured_variants, legal_variations
-from ._runner import load_suites, run, static_problems
+from ._runner import JOBS, load_suites, run, static_problems
 from ._table import markdown, text
 
 __all__ = ["main"]
@@ -49,7 +50,12 @@ def main(args: Sequence[str] | None = None) -> int:
         help="run nothing: check that every case is claimed and claims exist",
     )
     parser.add_argument("--write-doc", metavar="PATH", help="write the Markdown table")
-    parser.add_argument("--jobs", type=int, default=3, help="pytest processes at once")
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="also run each break on the unclaimed cases of its families: it must not fail them",
+    )
+    parser.add_argument("--jobs", type=int, default=JOBS, help="pytest processes at once")
     parser.add_argument("--keep", metavar="DIR", help="keep plans, results and logs here")
     options = parser.parse_args(args)
     breaks, legal = catalogue(), legal_variations()
@@ -73,6 +79,7 @@ def main(args: Sequence[str] | None = None) -> int:
         [variations[n] for n in options.legal] if partial else None,
         jobs=options.jobs,
         directory=Path(options.keep) if options.keep else None,
+        exact=options.exact,
     )
     if options.table:
         print(text(proof))

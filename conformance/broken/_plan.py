@@ -3,9 +3,10 @@
 A *target* is one server of a proof run: a variant as it is (``clean``), a break on its
 variant, or a legal variation on its variant. Its cases:
 
-* a break runs every case of the families it claims cases of, where its variant can run it:
-  the claimed ones must fail, the others must keep their clean verdict;
-* a legal variation runs every case its variant can run;
+* a break runs the cases it claims (they must fail); with ``exact``, every case of their
+  families its variant can run (the others must keep their clean verdict);
+* a legal variation runs every case its variant can run, but those of the families it
+  ``spares``;
 * a clean variant runs the union of what its breaks and legal variations run.
 
 Each target is one ``--server`` command template (``break.NAME=... -m
@@ -129,9 +130,16 @@ def _family_cases(
 
 
 def targets(
-    breaks: Sequence[Break], legal: Sequence[Legal], registry: dict[str, Case]
+    breaks: Sequence[Break],
+    legal: Sequence[Legal],
+    registry: dict[str, Case],
+    *,
+    exact: bool = False,
 ) -> list[Target]:
-    """The targets for ``breaks`` and ``legal`` whose variants are installed, clean ones last."""
+    """The targets for ``breaks`` and ``legal`` whose variants are installed, clean ones last.
+
+    A break runs the cases it claims; with ``exact``, every case of their families.
+    """
     variants = installed_variants()
     found: list[Target] = []
     for entry in breaks:
@@ -140,14 +148,24 @@ def targets(
         spec = resolve_variant(entry.variant)[0]
         families = {case.partition("/")[0] for case in entry.catches}
         cases = _family_cases(families, spec, registry)
+        if not exact:
+            cases = tuple(case for case in cases if case in entry.catches)
         claims = len(entry.catches & set(cases))
         found.append(Target("break", entry.name, entry.variant, spec, cases, claims))
     for variation in legal:
         if variation.variant not in variants:
             continue
         spec = resolve_variant(variation.variant)[0]
-        all_cases = _family_cases({c.family for c in registry.values()}, spec, registry)
-        found.append(Target("legal", variation.name, variation.variant, spec, all_cases))
+        families = {c.family for c in registry.values()} - variation.spares
+        found.append(
+            Target(
+                "legal",
+                variation.name,
+                variation.variant,
+                spec,
+                _family_cases(families, spec, registry),
+            )
+        )
     clean: dict[str, set[str]] = {}
     for target in found:
         clean.setdefault(target.variant, set()).update(target.cases)

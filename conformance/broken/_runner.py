@@ -46,6 +46,7 @@ from ._plan import Batch, Target, applicable, batches, installed_variants, targe
 
 __all__ = [
     "CAUGHT",
+    "JOBS",
     "Outcome",
     "Problem",
     "Proof",
@@ -57,6 +58,8 @@ __all__ = [
 
 #: The verdicts that count as a break caught.
 CAUGHT: Final = frozenset({Verdict.FAIL, Verdict.TIMEOUT})
+#: How many pytest processes run at once by default.
+JOBS: Final = 4
 #: The most one batch may take (seconds) before it is killed.
 BATCH_DEADLINE: Final = 600.0
 _NAME: Final = re.compile(r"[a-z][a-z0-9-]*")
@@ -215,16 +218,21 @@ def run(
     breaks: Sequence[Break] | None = None,
     legal: Sequence[Legal] | None = None,
     *,
-    jobs: int = 3,
+    jobs: int = JOBS,
     directory: Path | None = None,
+    exact: bool = False,
 ) -> Proof:
-    """Run ``breaks`` and ``legal`` (default: the whole catalogue) and check the outcomes."""
+    """Run ``breaks`` and ``legal`` (default: the whole catalogue) and check the outcomes.
+
+    With ``exact``, each break also runs the unclaimed cases of its families (see
+    :func:`conformance.broken._plan.targets`).
+    """
     registry = load_suites()
     complete = breaks is None and legal is None
     chosen = tuple(catalogue() if breaks is None else breaks)
     variations = tuple(legal_variations() if legal is None else legal)
     proof = Proof(registry, chosen, variations, complete=complete)
-    found = targets(chosen, variations, registry)
+    found = targets(chosen, variations, registry, exact=exact)
     work = Path(directory or tempfile.mkdtemp(prefix="asgi-conformance-proof-"))
     work.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()

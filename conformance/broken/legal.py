@@ -187,6 +187,9 @@ async def tcp_resegmented(
     await both(relay(client_reader, server, _resegment), relay(server_reader, client, _resegment))
 
 
+#: What an HTTP-only middleware (:func:`conformance.broken.apps.around`) cannot change.
+_HTTP_ONLY: Final = frozenset({"websocket"})
+
 _BODY = (
     "ASGI HTTP 2.5, Request: the body is the concatenation of the http.request messages; "
     "a server may split it into any number of them"
@@ -196,11 +199,13 @@ LEGAL: Final = (
     Legal(
         name="body-bytewise",
         freedom=f"{_BODY} (here one byte each, for the first 64 KiB of every body)",
+        spares=_HTTP_ONLY,
         app="conformance.broken.legal:body_bytewise",
     ),
     Legal(
         name="body-random-split",
         freedom=f"{_BODY} (here at random points)",
+        spares=_HTTP_ONLY,
         app="conformance.broken.legal:body_random_split",
     ),
     Legal(
@@ -208,24 +213,28 @@ LEGAL: Final = (
         freedom="ASGI HTTP 2.5, Request: body is optional (default b''), more_body says "
         "whether more follows: an empty http.request with more_body=True says nothing; "
         "hypercorn and granian send them over HTTP/2",
+        spares=_HTTP_ONLY,
         app="conformance.broken.legal:empty_body_messages",
     ),
     Legal(
         name="extra-scope-keys",
         freedom="ASGI 3.0: applications should ignore scope keys they do not understand; "
         "extensions: a server lists whichever it supports",
+        spares=_HTTP_ONLY,
         app="conformance.broken.legal:extra_scope_keys",
     ),
     Legal(
         name="disconnect-repeated",
         freedom="ASGI HTTP 2.5, Disconnect: sent if receive is called after a response has "
         "been sent or after the connection has been closed (and on every later call)",
+        spares=_HTTP_ONLY,
         app="conformance.broken.legal:disconnect_repeated",
     ),
     Legal(
         name="deferred-start",
         freedom="ASGI HTTP 2.5, Response Start: the server may hold the start until the "
         "first body message (daphne and granian do)",
+        spares=_HTTP_ONLY,
         app="conformance.broken.legal:deferred_start",
         shown_by=frozenset({"streaming/headers-before-body", "sse/headers-before-first-event"}),
     ),
@@ -233,6 +242,7 @@ LEGAL: Final = (
         name="slow-receive",
         freedom="ASGI HTTP 2.5, Request: receive() returns when the server has body to give; "
         "nothing bounds when",
+        spares=_HTTP_ONLY,
         app="conformance.broken.legal:slow_receive",
     ),
     Legal(

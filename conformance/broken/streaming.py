@@ -227,12 +227,19 @@ async def late_data_hangup(
     server_reader: asyncio.StreamReader,
     server: asyncio.StreamWriter,
 ) -> None:
-    """Proxy: a DATA frame for a stream whose response has ended drops the connection."""
+    """Proxy: a DATA frame for a stream whose response has ended drops the connection.
+
+    The server's RST_STREAM(NO_ERROR) after such a response ("stop sending", RFC 9113 §8.1)
+    is not passed on, so that the client does send the rest of its request (hypercorn sends
+    none either).
+    """
     ended: set[int] = set()
 
     def downstream(frame: Frame) -> list[Frame]:
-        if (frame.type in (DATA, HEADERS) and frame.flags & END_STREAM) or frame.type == RST_STREAM:
+        if frame.type in (DATA, HEADERS) and frame.flags & END_STREAM:
             ended.add(frame.stream_id)
+        if frame.type == RST_STREAM and frame.stream_id in ended and not any(frame.payload):
+            return []
         return [frame]
 
     def upstream(frame: Frame) -> list[Frame]:

@@ -75,10 +75,21 @@ def test_targets_run_the_claimed_families_and_batches_keep_breaks_apart() -> Non
     found = targets([entry], [variation], registry)
     by_id = {t.id: t for t in found}
     broken = by_id["break.probe"]
-    assert {c.partition("/")[0] for c in broken.cases} == {"streaming"}
-    assert "streaming/chunks-flushed" in broken.cases
+    assert broken.cases == ("streaming/chunks-flushed",)
     assert set(by_id["clean.uvicorn-h11"].cases) == set(by_id["legal.probe-legal"].cases)
-    assert set(broken.cases) <= set(by_id["clean.uvicorn-h11"].cases)
+    assert {c.partition("/")[0] for c in by_id["legal.probe-legal"].cases} >= {"body", "sse"}
+    exact = {t.id: t for t in targets([entry], [], registry, exact=True)}["break.probe"]
+    assert {c.partition("/")[0] for c in exact.cases} == {"streaming"}
+    assert len(exact.cases) > 3
+    spared = Legal(
+        name="probe-spared",
+        freedom="x",
+        app="conformance.contract:app",
+        spares=frozenset({"body"}),
+    )
+    legal_cases = {t.id: t for t in targets([], [spared], registry)}["legal.probe-spared"].cases
+    assert legal_cases
+    assert not any(case.startswith("body/") for case in legal_cases)
     packed = batches(found, 2)
     assert sorted(t.id for b in packed for t in b.targets) == sorted(by_id)
     for batch in packed:
@@ -100,7 +111,7 @@ def test_the_checks_see_an_uncaught_claim_an_unclaimed_failure_and_a_legal_failu
         app="conformance.contract:app",
     )
     variation = Legal(name="probe-legal", freedom="x", app="conformance.contract:app")
-    found = targets([entry], [variation], registry)
+    found = targets([entry], [variation], registry, exact=True)
     proof = Proof(registry, (entry,), (variation,))
     clean = {case: Outcome("pass") for t in found for case in t.cases}
     proof.outcomes["clean.uvicorn-h11"] = clean
@@ -174,7 +185,7 @@ def test_the_module_check_mode_exits_0_on_the_catalogue() -> None:
 
 @pytest.mark.slow
 def test_every_case_fails_under_a_break_and_passes_every_legal_server(tmp_path: Path) -> None:
-    proof = run(jobs=3, directory=tmp_path)
+    proof = run(directory=tmp_path)
     problems = "\n".join(map(str, proof.problems))
     assert not proof.problems, f"{len(proof.problems)} problem(s):\n{problems}"
     assert proof.complete
