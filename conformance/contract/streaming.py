@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Final
 
 from reference_app import App, Request, Response
 
@@ -31,11 +32,21 @@ class _Reader:
         observations.record(self.token, "closed")
 
 
+#: The pattern and 256 bytes more: slicing it from 256 on gives a fresh copy of the pattern.
+_SHIFTED: Final = PATTERN + PATTERN[:256]
+
+
 async def _pattern_chunks(size: int, chunk: int, token: str | None) -> AsyncIterator[bytes]:
-    """``size`` bytes of the pattern in ``chunk``-byte pieces; ``done`` once all were taken."""
+    """``size`` bytes of the pattern in ``chunk``-byte pieces; ``done`` once all were taken.
+
+    Each piece is a new bytes object, as an app's data is (read from a file, rendered): a
+    server that holds the whole stream then holds its size in memory, where pieces that were
+    all one object (a full slice of the pattern is the pattern itself) would cost it nothing.
+    """
     sent = 0
     while sent < size:
-        piece = PATTERN[: min(chunk, size - sent, len(PATTERN))]
+        length = min(chunk, size - sent, len(PATTERN))
+        piece = _SHIFTED[256 : 256 + length]  # the pattern is 256-periodic
         sent += len(piece)
         yield piece
     if token:
