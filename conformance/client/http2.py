@@ -538,7 +538,10 @@ def _status(headers: Iterable[tuple[Any, Any]]) -> int:
 
 
 def _decode(headers: Iterable[tuple[Any, Any]]) -> list[tuple[str, str]]:
-    return [
-        (n.decode() if isinstance(n, bytes) else n, v.decode() if isinstance(v, bytes) else v)
-        for n, v in headers
-    ]
+    """Header fields as text: UTF-8, with any other byte (obs-text) kept as a lone surrogate,
+    so ``value.encode("utf-8", "surrogateescape")`` gives back the bytes received."""
+    return [(_text(n), _text(v)) for n, v in headers]
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value

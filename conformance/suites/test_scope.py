@@ -9,7 +9,9 @@ the framework, with the exact Python type of every value
 (:class:`~conformance.contract.scope.Typed`): a server that gives a ``str`` port fails here even
 though a framework would quietly turn it into an ``int``. The client speaks the variant's
 protocol; HTTP/1.1 requests are written by hand, so the header bytes the server parsed are
-exactly the case's.
+exactly the case's. Over HTTP/2 a request without a body ends its stream with an empty DATA
+frame (as httpx does), except in ``scope/empty-body``, which ends it on the HEADERS frame (as
+browsers do) to judge exactly that.
 
 What the spec leaves open is never judged: optional keys may be absent (``raw_path``,
 ``root_path``, ``scheme`` on cleartext, ``client``, ``server``, ``state``, ``extensions``,
@@ -135,8 +137,18 @@ class Answer:
         return Dump.from_json(json.loads(self.body))
 
 
-async def _ask(server: RunningServer, request: Request, *, token: str | None = None) -> Answer:
-    """Send ``request`` in the variant's protocol (with ``x-probe-token`` if ``token``)."""
+async def _ask(
+    server: RunningServer,
+    request: Request,
+    *,
+    token: str | None = None,
+    end_on_headers: bool = False,
+) -> Answer:
+    """Send ``request`` in the variant's protocol (with ``x-probe-token`` if ``token``).
+
+    Over HTTP/2 a request without a body ends its stream with an empty DATA frame (as httpx
+    does), unless ``end_on_headers``: then on its HEADERS frame (as browsers do).
+    """
     if token is not None:
         request = Request(
             request.method,
@@ -157,7 +169,7 @@ async def _ask(server: RunningServer, request: Request, *, token: str | None = N
                 ) from error
             return Answer(response.status, response.body, connection.transcript.render())
     async with H2Session(server, validate_headers=False) as session:
-        stream_id = await _h2_request(session, request)
+        stream_id = await _h2_request(session, request, end_on_headers=end_on_headers)
         try:
             await session.until_ended(stream_id)
         except TimeoutError as error:
@@ -172,15 +184,16 @@ async def _ask(server: RunningServer, request: Request, *, token: str | None = N
         return Answer(stream.status, stream.data, session.result.describe())
 
 
-async def _h2_request(session: H2Session, request: Request) -> int:
+async def _h2_request(session: H2Session, request: Request, *, end_on_headers: bool) -> int:
     headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers]
     if request.body is not None:
         headers.append(("content-length", str(len(request.body))))
+    if end_on_headers and request.body is None:
+        return await session.request(request.method, request.target, headers)
     stream_id = await session.request(
-        request.method, request.target, headers, end_stream=request.body is None
+        request.method, request.target, headers, end_stream=False, flush=False
     )
-    if request.body is not None:
-        await session.send_data(stream_id, request.body, end_stream=True)
+    await session.send_data(stream_id, request.body or b"", end_stream=True)
     return stream_id
 
 
@@ -734,7 +747,7 @@ def _check_body(messages: tuple[Received, ...], expected: bytes) -> None:
 async def _body_case(server: RunningServer, request: Request, expected: bytes) -> None:
     token = new_token()
     async with Observer(server) as observer:
-        dump = (await _ask(server, request, token=token)).dump()
+        dump = (await _ask(server, request, token=token, end_on_headers=True)).dump()
         _check_body(dump.messages, expected)
         after = (await _after_response(observer, token))["message"]
     if after is not None:
@@ -755,7 +768,10 @@ async def test_a_request_without_a_body_is_one_empty_complete_body(server: Runni
 
     Servers may send more than one message (empty ones with ``more_body`` True first), but
     every body is bytes and empty, ``more_body`` a bool, exactly the last one False, and no
-    ``http.request`` follows it. Breaks: ``extra-request-after-final``, ``empty-body-as-none``.
+    ``http.request`` follows it. Over HTTP/2 the HEADERS frame ends the stream (no DATA frame
+    at all), as a browser's GET does: uvicorn's experimental HTTP/2 (zttp) never delivers an
+    ``http.request`` for such a request, so an app that reads the body waits forever. Breaks:
+    ``extra-request-after-final``, ``empty-body-as-none``.
     """
     await _body_case(server, Request(), b"")
 
@@ -793,9 +809,8 @@ async def test_receive_after_the_response_returns_http_disconnect(server: Runnin
     async with Observer(server) as observer:
         if _h2(server):
             async with H2Session(server) as session:
-                stream_id = await _h2_request(
-                    session, Request(headers=((b"x-probe-token", token.encode()),))
-                )
+                request = Request(headers=((b"x-probe-token", token.encode()),))
+                stream_id = await _h2_request(session, request, end_on_headers=False)
                 await session.until_ended(stream_id)
                 arrived = await observer.happened(token, "after-response", timeout=TIMEOUT)
         else:
