@@ -381,9 +381,11 @@ class App:
             responder = route.responders.get(method)
             if responder is None:
                 responder, head = self._fallback_responder(route, method)
-            if route.max_body_size is not _UNSET:
-                req.max_body_size = route.max_body_size
-            limit = req.max_body_size
+            limit = route.max_body_size
+            if limit is _UNSET:
+                limit = req.max_body_size  # the app's, or what middleware made it
+            else:
+                req.max_body_size = limit
             if (
                 limit is not None
                 and declares_length
@@ -561,12 +563,13 @@ def _scan_headers(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     """
     length = host = False
     for name, _ in headers:
-        size = len(name)
-        if size == 4 and name.lower() == b"host":
-            if host:
-                raise HTTPBadRequest(description="The request has more than one Host header.")
-            host = True
-        elif size == 14 and name.lower() == b"content-length":
+        size = len(name)  # (servers lowercase names: lower() only for a name of the right size)
+        if size == 4:
+            if name == b"host" or name.lower() == b"host":
+                if host:
+                    raise HTTPBadRequest(description="The request has more than one Host header.")
+                host = True
+        elif size == 14 and (name == b"content-length" or name.lower() == b"content-length"):
             length = True
     return length
 

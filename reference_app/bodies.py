@@ -110,6 +110,8 @@ class Body(NamedTuple):
 
 #: The body of a response with no body source set.
 _EMPTY: Final = Body(_RENDERED, b"", None, 0, ())
+#: ``Body(...)`` without the keyword handling of a NamedTuple's ``__new__`` (the hot path).
+_new: Final = tuple.__new__
 
 
 async def choose_body(response: Response, handlers: Handlers, keepalive: float | None) -> Body:
@@ -133,20 +135,20 @@ async def choose_body(response: Response, handlers: Handlers, keepalive: float |
         if response.sse_keepalive is not None:
             keepalive = response.sse_keepalive
         chunks = _event_chunks(response.sse, handlers.json_dumps(), keepalive)
-        body = Body(_EVENTS, b"", chunks, None, _EVENT_STREAM)
+        body = _new(Body, (_EVENTS, b"", chunks, None, _EVENT_STREAM))
     elif (text := response.text) is not None:  # 2. then a rendered body: text, data, media
         data = text.encode() if isinstance(text, str) else bytes(text)
-        body = Body(_RENDERED, data, None, len(data), _TEXT)
+        body = _new(Body, (_RENDERED, data, None, len(data), _TEXT))
     elif response.data is not None:
         data = bytes(response.data)
-        body = Body(_RENDERED, data, None, len(data), _BINARY)
+        body = _new(Body, (_RENDERED, data, None, len(data), _BINARY))
     elif response.media is not None:
         media_type, data = await _serialize_media(response, handlers)
-        body = Body(_RENDERED, data, None, len(data), ((b"content-type", media_type),))
+        body = _new(Body, (_RENDERED, data, None, len(data), ((b"content-type", media_type),)))
     elif stream is not None:  # 3. then the stream
         chunks = _stream_chunks(stream)
         response.stream = None
-        return Body(_STREAM, b"", chunks, response.stream_length, _BINARY)
+        return _new(Body, (_STREAM, b"", chunks, response.stream_length, _BINARY))
     else:
         return _EMPTY
     response.sse = response.stream = None

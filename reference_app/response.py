@@ -221,16 +221,39 @@ class Response:
     def content_type(self, value: str) -> None:
         self.set_header("content-type", value)
 
-    def header_items(self) -> list[tuple[bytes, bytes]]:
-        """The headers as ASGI byte pairs (framework use)."""
+    def header_items(
+        self,
+        defaults: Iterable[tuple[bytes, bytes]] = (),
+        length: int | None = None,
+        *,
+        drop_length: bool = False,
+    ) -> list[tuple[bytes, bytes]]:
+        """The headers as ASGI byte pairs (framework use).
+
+        Args:
+            defaults: lowercase pairs added after the app's headers, each one only when the app
+                set no header of its name.
+            length: a ``content-length`` added last.
+            drop_length: leave out the ``content-length`` the app set.
+        """
         headers = self._headers
-        items = (
-            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-            if headers
-            else []
-        )
+        if not headers:
+            items = []
+        elif drop_length and "content-length" in headers:
+            items = [
+                (k.encode("latin-1"), v.encode("latin-1"))
+                for k, v in headers.items()
+                if k != "content-length"
+            ]
+        else:
+            items = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         if self._set_cookies:
             items.extend((b"set-cookie", v.encode("latin-1")) for v in self._set_cookies)
+        for pair in defaults:
+            if not headers or pair[0].decode("latin-1") not in headers:
+                items.append(pair)
+        if length is not None:
+            items.append((b"content-length", str(length).encode()))
         return items
 
     # -- push -------------------------------------------------------------------------------------
@@ -338,18 +361,32 @@ def _is_coroutine_function(obj: object) -> bool:
     )
 
 
+#: Header names already checked, by their lowercase form (names are few and come from code).
+_CHECKED_NAMES: dict[str, str] = {}
+_MAX_CHECKED_NAMES: Final = 512
+
+
 def _check_header(name: str, value: str) -> str:
-    if not isinstance(name, str) or not isinstance(value, str):
+    key = _CHECKED_NAMES.get(name) if type(name) is str else None
+    if key is None:
+        if not isinstance(name, str):
+            raise TypeError(f"header name and value must be str, got {name!r}: {value!r}")
+        if not _TOKEN.match(name):
+            raise ValueError(f"invalid header name {name!r}")
+        key = name.lower()
+        if len(_CHECKED_NAMES) < _MAX_CHECKED_NAMES:
+            _CHECKED_NAMES[name] = key
+    if type(value) is str and value.isascii() and value.isprintable():
+        return key  # the common case: printable ASCII, nothing to refuse
+    if not isinstance(value, str):
         raise TypeError(f"header name and value must be str, got {name!r}: {value!r}")
-    if not _TOKEN.match(name):
-        raise ValueError(f"invalid header name {name!r}")
     if _BAD_VALUE.search(value):
         raise ValueError(f"header {name!r} value contains CR, LF or NUL: {value!r}")
     if not _is_latin1(value):
         # ASGI header values are bytes, and field values are octets (RFC 9110 §5.5): a value
         # that latin-1 cannot encode would only fail later, when the response is sent.
         raise ValueError(f"header {name!r} value is not latin-1 encodable: {value!r}")
-    return name.lower()
+    return key
 
 
 def _is_latin1(value: str) -> bool:

@@ -12,10 +12,14 @@ One path::
       ▼
     an Outcome: COMPLETE, DISCONNECTED or REFUSED
 
-Every message goes through ``send()`` wrapped once (:func:`_guarded`), which is where what
-``send()`` raises gets its meaning: an ``OSError`` is the client gone (ASGI HTTP spec 2.4, "send
-exception"); anything else is the server refusing the message (it has answered the request
-itself, or closed it): either way nothing more can be sent, and no error response is tried.
+What ``send()`` raises gets its meaning in one place, :func:`_send_failed`: an ``OSError`` is the
+client gone (ASGI HTTP spec 2.4, "send exception"); anything else is the server refusing the
+message (it has answered the request itself, or closed it). Either way nothing more can be sent,
+and no error response is tried. An exception is known to come out of ``send()`` by where it is
+raised: around the messages of a rendered body, only ``send()`` runs; while a body streams, the
+watch's state says whether the pump is in ``send()`` or waiting for the app's producer, whose
+own ``OSError`` (a failing file read) still aborts the response. (send() is not wrapped: a
+wrapper would cost a coroutine per message.)
 
 Rules (ASGI HTTP spec 2.5, "Response Start" and "Response Body" send events):
 
@@ -116,77 +120,40 @@ async def send_response(
         "status": status,
         "headers": _headers(response, body, status),
     }
-    send = _guarded(send)
-    try:
-        if head or status < 200 or status == 204 or status == 304:
-            await body.discard()  # no body: HEAD, 1xx, 204, 304
-            data = b""
-        elif body.chunks is not None:
-            return await _send_streamed(send, start, response, body.chunks, request)
-        else:
-            data = body.data
+    if head or status < 200 or status == 204 or status == 304:
+        await body.discard()  # no body: HEAD, 1xx, 204, 304
+        data = b""
+    elif body.chunks is not None:
+        return await _send_streamed(send, start, response, body.chunks, request)
+    else:
+        data = body.data
+    try:  # only send() runs in here
         await send(start)
         if response.pushes:
             await _send_pushes(send, response)
         await send({"type": spec.HTTP_RESPONSE_BODY, "body": data, "more_body": False})
-    except _ClientGone:
-        return DISCONNECTED
-    except _Refused as refused:
-        return _refused(refused)
+    except Exception as error:
+        return _send_failed(error)
     return COMPLETE
 
 
 def _headers(response: Response, body: Body, status: int) -> Headers:
     """The response headers: the app's, the body's defaults, and the one framing rule."""
-    headers = response.header_items()
-    has_length = False
-    if not headers:
-        headers.extend(body.defaults)
-    else:
-        names = [name for name, _ in headers]
-        headers.extend(pair for pair in body.defaults if pair[0] not in names)
-        has_length = b"content-length" in names
-    if status == 304:
-        return headers  # the length the 200 would have had, if the app set it
-    length = body.length
-    if has_length and (length is not None or status < 200 or status == 204):
-        headers = [pair for pair in headers if pair[0] != b"content-length"]
-    if length is not None and status >= 200 and status != 204:
-        headers.append((b"content-length", str(length).encode()))
-    return headers
+    if status == 304:  # the length the 200 would have had, if the app set it
+        return response.header_items(body.defaults)
+    if status < 200 or status == 204:  # no body, and no length
+        return response.header_items(body.defaults, drop_length=True)
+    length = body.length  # the true length replaces any the app set
+    return response.header_items(body.defaults, length, drop_length=length is not None)
 
 
-# -- send(), wrapped once -------------------------------------------------------------------------
+# -- what send() raises ---------------------------------------------------------------------------
 
 
-class _ClientGone(Exception):
-    """``send()`` raised OSError: the client is gone (ASGI HTTP spec 2.4, "send exception")."""
-
-
-class _Refused(Exception):
-    """``send()`` raised something else: the server takes no more of this response."""
-
-
-def _guarded(send: Send) -> Send:
-    """``send`` whose exceptions mean one thing each (see the module docstring).
-
-    An ``OSError`` the app raises itself (a failing file read) is not affected: it does not come
-    out of ``send()``, and still aborts the response.
-    """
-
-    async def guarded(message: Message) -> None:
-        try:
-            await send(message)
-        except OSError as error:
-            raise _ClientGone() from error
-        except Exception as error:
-            raise _Refused(error) from error
-
-    return guarded
-
-
-def _refused(refused: _Refused) -> Outcome:
-    error = refused.__cause__
+def _send_failed(error: Exception) -> Outcome:
+    """The one place that says what an exception out of ``send()`` means (module docstring)."""
+    if isinstance(error, OSError):
+        return DISCONNECTED  # the client is gone: quietly
     logger.warning(
         "the server refused the response (%s: %s); nothing more is sent",
         type(error).__name__,
@@ -215,6 +182,7 @@ async def _send_streamed(
         raise RuntimeError("a streamed response must be sent from an asyncio task")
     watch = _Watch(task, request)
     error: Exception | None = None
+    in_send = False
     try:
         await _pump(send, start, response, chunks, watch)
     except asyncio.CancelledError:
@@ -222,10 +190,9 @@ async def _send_streamed(
         # the app as well: then it propagates, after the watcher is stopped and the body closed.
         if watch.state is not _INTERRUPTED or task.uncancel() > 0:
             raise
-    except _Refused:
-        raise
     except Exception as exc:
         error = exc
+        in_send = watch.state is _SENDING or watch.state is _GONE  # raised by send()
     else:
         if watch.state is _INTERRUPTED:
             task.uncancel()  # the producer swallowed our CancelledError
@@ -237,9 +204,12 @@ async def _send_streamed(
         error = watch.failure
     elif watch.state is _COMPLETE:
         return COMPLETE
-    elif error is None or isinstance(error, ClientDisconnected | _ClientGone):
+    elif in_send:
+        assert error is not None
+        return _send_failed(error)
+    elif error is None or isinstance(error, ClientDisconnected):
         # The client left: the watcher interrupted the producer, or the pump saw it and
-        # stopped, or the stream read the request body and the client left, or send() said so.
+        # stopped, or the stream read the request body and the client left.
         return DISCONNECTED
     logger.error("error while streaming the response body; aborting the response", exc_info=error)
     raise ResponseAborted(f"response body failed: {error!r}") from error

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, strategies as st
 
 from reference_app import App, HTTPInvalidHeader, OperationNotAllowed, Request, Response
 from reference_app.request import Context
@@ -465,3 +467,28 @@ async def test_watch_stream_is_the_apps_stream_or_a_discarding_one_kept_for_late
     assert other.stream is watched  # a later read gets the documented error, not a new reader
     with pytest.raises(OperationNotAllowed, match="discarded"):
         await other.stream.read()
+
+
+def _parse_qsl_params(query: bytes) -> dict[str, str | list[str]]:
+    """What ``params`` was: parse_qsl(keep_blank_values=True), repeats gathered in a list."""
+    params: dict[str, str | list[str]] = {}
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        previous = params.get(name)
+        if previous is None:
+            params[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            params[name] = [previous, value]
+    return params
+
+
+QUERY_BYTES = st.lists(
+    st.sampled_from([b"a", b"b", b"=", b"&", b"+", b"%", b"%2", b"%41", b"%c3%bc", b"%ff", b"\xff"]),
+    max_size=12,
+).map(b"".join)
+
+
+@given(query=QUERY_BYTES | st.binary(max_size=30))
+def test_params_parse_exactly_as_parse_qsl_does(query: bytes) -> None:
+    assert make_request(query=query.decode("latin-1")).params == _parse_qsl_params(query)
