@@ -119,8 +119,10 @@ class Legal:
             (e.g. "are headers sent before the first body?" for a deferred response start):
             they may fail under it, as on a real server that uses it. Only informational
             cases may be listed; the proof refuses others.
-        spares: families whose cases it cannot change, which the proof does not run under
-            it (e.g. ``websocket`` for middleware that only touches HTTP scopes).
+        spares: families (or case ids) the proof does not run under it: families whose
+            cases it cannot change (``websocket`` for middleware that only touches HTTP
+            scopes), cases that cannot be judged through it (a proxy: the server's own
+            address is not the one the client connected to).
     """
 
     name: str

@@ -5,13 +5,14 @@ Usage (the command of a ``--server`` template; see :mod:`conformance.broken._run
     python -m conformance.broken._launch clean VARIANT --host H --port P --app APP
     python -m conformance.broken._launch break NAME   --host H --port P --app APP
     python -m conformance.broken._launch legal NAME   --host H --port P --app APP
+    python -m conformance.broken._launch legal NAME+NAME... ...     (a stack)
 
 (``--certfile`` and ``--keyfile`` too for TLS variants.) ``VARIANT`` is a built-in variant or
 a :class:`~conformance.broken.Configured` one; a break or legal variation names its own.
 
 * An ASGI entry (and ``clean``) *becomes* the real server: this process execs its command
-  line with the entry's app (``clean``: ``APP``), so signals, exit code and process group are
-  the server's own.
+  line with the entry's app wrapping ``APP`` (``clean``: ``APP`` alone), so signals, exit
+  code and process group are the server's own.
 * A wire entry starts the real server on another loopback port, as a child in the same
   process group, and runs the proxy on ``P`` in front of it. On SIGINT or SIGTERM (which the
   group's server gets too) it stops accepting, keeps relaying open connections until the
@@ -34,7 +35,10 @@ from servers.process import free_port
 from servers.spec import LaunchContext
 
 from . import Proxy, catalogue, configured_variants, legal_variations, wire
-from .apps import INNER_APP
+from .apps import INNER_APP, STACK
+
+#: The app of a stack of legal variations.
+STACKED = "conformance.broken.apps:stacked"
 
 __all__ = ["Entry", "main", "resolve_entry", "resolve_variant"]
 
@@ -53,26 +57,45 @@ def resolve_variant(name: str) -> tuple[ServerSpec, tuple[str, ...]]:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """What to start: a variant, and the app or proxy that breaks (or varies) it."""
+    """What to start: a variant, and the app or proxy that breaks (or varies) it.
+
+    Attributes:
+        variant: the variant underneath.
+        app: the app to run instead of the one asked for (which it wraps), or None.
+        proxy: the proxy to put in front, or None.
+        stack: for a stack of legal variations, their apps (the server's ``app`` is then
+            :data:`conformance.broken.apps.stacked`).
+    """
 
     variant: str
     app: str | None
     proxy: str | None
+    stack: tuple[str, ...] = ()
 
 
 def resolve_entry(kind: str, name: str) -> Entry:
     """The entry ``name`` of ``kind`` (``clean``, ``break`` or ``legal``).
 
+    A ``legal`` name may be several joined with ``+``: a stack of ASGI variations on one
+    variant (see :func:`conformance.broken.apps.stacked`).
+
     Raises:
         KeyError: no such break or legal variation.
+        ValueError: a stack of variations that cannot be stacked.
     """
     if kind == "clean":
         return Entry(name, None, None)
-    found = {
-        "break": {b.name: (b.variant, b.app, b.proxy) for b in catalogue()},
-        "legal": {v.name: (v.variant, v.app, v.proxy) for v in legal_variations()},
-    }[kind][name]
-    return Entry(*found)
+    if kind == "break":
+        entry = {b.name: b for b in catalogue()}[name]
+        return Entry(entry.variant, entry.app, entry.proxy)
+    known = {v.name: v for v in legal_variations()}
+    members = [known[part] for part in name.split("+")]
+    if len(members) == 1:
+        return Entry(members[0].variant, members[0].app, members[0].proxy)
+    apps = tuple(m.app for m in members if m.app is not None)
+    if len(apps) < len(members) or len({m.variant for m in members}) > 1:
+        raise ValueError(f"{name}: only ASGI variations of one variant stack")
+    return Entry(members[0].variant, STACKED, None, apps)
 
 
 def _import(target: str) -> Proxy:
@@ -136,7 +159,10 @@ def main(args: Sequence[str] | None = None) -> int:
     argv = _argv(spec, extra, context)
     if entry.proxy is None:
         sys.stdout.flush()
-        os.execve(argv[0], argv, {**os.environ, INNER_APP: options.app})
+        env = {**os.environ, INNER_APP: options.app}
+        if entry.stack:
+            env[STACK] = ",".join(entry.stack)
+        os.execve(argv[0], argv, env)
     return asyncio.run(_front(argv, _import(entry.proxy), options.host, options.port, inner))
 
 

@@ -6,7 +6,7 @@ variant, or a legal variation on its variant. Its cases:
 * a break runs the cases it claims (they must fail); with ``exact``, every case of their
   families its variant can run (the others must keep their clean verdict);
 * a legal variation runs every case its variant can run, but those of the families it
-  ``spares``;
+  ``spares``; ASGI ones of one variant run stacked, one server taking all their freedoms;
 * a clean variant runs the union of what its breaks and legal variations run.
 
 Each target is one ``--server`` command template (``break.NAME=... -m
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from servers import Capability, ServerSpec, available
@@ -27,6 +27,7 @@ from servers import Capability, ServerSpec, available
 from ..cases import Case
 from . import Break, Legal, configured_variants
 from ._launch import resolve_variant
+from .apps import stackable
 
 __all__ = [
     "BREAK_FACTOR",
@@ -35,6 +36,7 @@ __all__ = [
     "applicable",
     "batches",
     "installed_variants",
+    "stacks",
     "targets",
 ]
 
@@ -44,9 +46,9 @@ BREAK_FACTOR: Final = 0.6
 BREAK_CASE_TIMEOUT: Final = 20.0
 CASE_TIMEOUT: Final = 60.0
 #: Estimated seconds: per server start, per passing case, per case that waits out a deadline.
-_START, _CASE, _CATCH = 1.0, 0.2, 3.0
+_START, _CASE, _CATCH = 1.0, 0.4, 3.0
 #: About how long one batch should take (seconds): long enough to pay for pytest's start.
-_BATCH: Final = 25.0
+_BATCH: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class Target:
         spec: the built-in variant the server is (its protocol and capabilities).
         cases: the case ids to run.
         claims: how many of them are expected to fail (for the time estimate).
+        members: the legal variations of a stack (``name`` is then ``stack-N``).
     """
 
     kind: str
@@ -68,6 +71,7 @@ class Target:
     spec: ServerSpec
     cases: tuple[str, ...]
     claims: int = 0
+    members: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -81,8 +85,9 @@ class Target:
 
     def server_option(self) -> str:
         """The ``--server`` command template that starts it."""
+        entry = "+".join(self.members) or self.name
         command = (
-            f"{{python}} -m conformance.broken._launch {self.kind} {self.name} "
+            f"{{python}} -m conformance.broken._launch {self.kind} {entry} "
             "--host {host} --port {port} --app {app}"
         )
         if self.spec.tls:
@@ -135,10 +140,12 @@ def targets(
     registry: dict[str, Case],
     *,
     exact: bool = False,
+    stack: bool = True,
 ) -> list[Target]:
     """The targets for ``breaks`` and ``legal`` whose variants are installed, clean ones last.
 
-    A break runs the cases it claims; with ``exact``, every case of their families.
+    A break runs the cases it claims; with ``exact``, every case of their families. With
+    ``stack``, the ASGI legal variations of a variant run stacked (see :func:`stacks`).
     """
     variants = installed_variants()
     found: list[Target] = []
@@ -152,20 +159,7 @@ def targets(
             cases = tuple(case for case in cases if case in entry.catches)
         claims = len(entry.catches & set(cases))
         found.append(Target("break", entry.name, entry.variant, spec, cases, claims))
-    for variation in legal:
-        if variation.variant not in variants:
-            continue
-        spec = resolve_variant(variation.variant)[0]
-        families = {c.family for c in registry.values()} - variation.spares
-        found.append(
-            Target(
-                "legal",
-                variation.name,
-                variation.variant,
-                spec,
-                _family_cases(families, spec, registry),
-            )
-        )
+    found += _legal_targets([v for v in legal if v.variant in variants], registry, stack)
     clean: dict[str, set[str]] = {}
     for target in found:
         clean.setdefault(target.variant, set()).update(target.cases)
@@ -175,20 +169,86 @@ def targets(
     return found
 
 
+def stacks(legal: Sequence[Legal]) -> list[tuple[Legal, ...]]:
+    """Legal variations grouped to run together: ASGI ones of one variant, one stack each.
+
+    A legal server may take several freedoms at once, so one run of a stack stands for a run
+    of each member; a stack that fails a case is then run one member at a time (see
+    :func:`conformance.broken._runner.run`). Proxies and apps not made by
+    :func:`conformance.broken.apps.around` run alone.
+    """
+    groups: dict[str, list[Legal]] = {}
+    alone: list[tuple[Legal, ...]] = []
+    for variation in legal:
+        if variation.app is not None and stackable(variation.app):
+            groups.setdefault(variation.variant, []).append(variation)
+        else:
+            alone.append((variation,))
+    return [tuple(group) for group in groups.values()] + alone
+
+
+def _legal_targets(legal: Sequence[Legal], registry: dict[str, Case], stack: bool) -> list[Target]:
+    found = []
+    groups = stacks(legal) if stack else [(variation,) for variation in legal]
+    for number, group in enumerate(groups, 1):
+        spec = resolve_variant(group[0].variant)[0]
+        every = {c.family for c in registry.values()}
+        families = set().union(*(every - variation.spares for variation in group))
+        spared = set.intersection(*(set(variation.spares) for variation in group))
+        cases = tuple(c for c in _family_cases(families, spec, registry) if c not in spared)
+        if len(group) == 1:
+            found.append(Target("legal", group[0].name, group[0].variant, spec, cases))
+        else:
+            members = tuple(v.name for v in group)
+            name = f"stack-{number}"
+            found.append(Target("legal", name, group[0].variant, spec, cases, members=members))
+    return found
+
+
+def _pieces(target: Target) -> list[Target]:
+    """``target`` cut into pieces of about one batch each (cases dealt out in turn)."""
+    count = max(1, min(len(target.cases), round(target.cost / _BATCH)))
+    if count == 1:
+        return [target]
+    return [
+        replace(
+            target,
+            cases=target.cases[index::count],
+            claims=len(set(target.cases[index::count])) * target.claims // len(target.cases),
+        )
+        for index in range(count)
+    ]
+
+
 def batches(found: Sequence[Target], jobs: int) -> list[Batch]:
-    """Pack targets into batches of about equal cost, longest first (breaks apart)."""
+    """Pack targets into batches of about equal cost, longest first (breaks apart).
+
+    A long target is cut into pieces (its server is then started once per piece), so that
+    no batch is much longer than the others; pieces of one target in one batch are merged.
+    """
     packed: list[Batch] = []
     groups = (
         ([t for t in found if t.kind == "break"], BREAK_FACTOR, BREAK_CASE_TIMEOUT),
         ([t for t in found if t.kind != "break"], 1.0, CASE_TIMEOUT),
     )
     for group, factor, timeout in groups:
-        if not group:
+        pieces = [piece for target in group for piece in _pieces(target)]
+        if not pieces:
             continue
-        total = sum(t.cost for t in group)
-        count = min(len(group), max(jobs, math.ceil(total / _BATCH)))
+        total = sum(t.cost for t in pieces)
+        count = min(len(pieces), max(jobs, math.ceil(total / _BATCH)))
         bins: list[list[Target]] = [[] for _ in range(count)]
-        for target in sorted(group, key=lambda t: -t.cost):
-            min(bins, key=lambda b: sum(t.cost for t in b)).append(target)
-        packed += [Batch(tuple(b), factor, timeout) for b in bins if b]
+        for piece in sorted(pieces, key=lambda t: -t.cost):
+            min(bins, key=lambda b: sum(t.cost for t in b)).append(piece)
+        packed += [Batch(_merged(b), factor, timeout) for b in bins if b]
     return sorted(packed, key=lambda b: -b.cost)
+
+
+def _merged(pieces: list[Target]) -> tuple[Target, ...]:
+    by_id: dict[str, Target] = {}
+    for piece in pieces:
+        if piece.id in by_id:
+            kept = by_id[piece.id]
+            piece = replace(kept, cases=kept.cases + piece.cases, claims=kept.claims + piece.claims)
+        by_id[piece.id] = piece
+    return tuple(by_id.values())

@@ -17,7 +17,9 @@ The checks, for a break on variant V claiming cases C in families F:
   exactly what it fails, family by family (a break that fails more must claim it);
 
 for a legal variation on V: no case that passes on V in the clean run fails under it, except
-the informational cases it lists in ``shown_by``; and across the catalogue: every case of
+the informational cases it lists in ``shown_by`` (ASGI variations of one variant run as one
+stack; a stack that fails a case runs each member alone on it, to name the culprit); and
+across the catalogue: every case of
 the registry is claimed by a break, unless no installed variant can run it.
 """
 
@@ -39,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ..cases import REGISTRY, Case, Grade
+from ..cases import FAMILIES, REGISTRY, Case, Grade
 from ..report.model import Verdict
 from . import Break, Legal, catalogue, legal_variations
-from ._plan import Batch, Target, applicable, batches, installed_variants, targets
+from ._plan import CASE_TIMEOUT, Batch, Target, applicable, batches, installed_variants, targets
 
 __all__ = [
     "CAUGHT",
@@ -158,6 +160,8 @@ def static_problems(
         subject = f"legal.{variation.name}"
         if not _NAME.fullmatch(variation.name):
             problems.append(Problem(subject, "", "a name is lowercase letters, digits and '-'"))
+        for spared in sorted(variation.spares - set(FAMILIES) - set(registry)):
+            problems.append(Problem(subject, spared, "spares neither a family nor a case"))
         for case in sorted(variation.shown_by):
             if case not in registry:
                 problems.append(Problem(subject, case, "shown_by names a case that does not exist"))
@@ -236,22 +240,64 @@ def run(
     work = Path(directory or tempfile.mkdtemp(prefix="asgi-conformance-proof-"))
     work.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        runs = [
-            pool.submit(_run_batch, batch, number, work)
-            for number, batch in enumerate(batches(found, jobs))
-        ]
-        for future in runs:
-            outcomes, _output = future.result()
-            proof.outcomes.update(outcomes)
-    proof.seconds = time.monotonic() - began
+    _run_all(proof, batches(found, jobs), jobs, work, 0)
     for target in found:
         if target.id not in proof.outcomes:
             proof.problems.append(
                 Problem(target.id, "", f"no results (see the batch logs in {work})")
             )
-    proof.problems += check(proof, found)
+    problems = check(proof, found)
+    proof.problems += _diagnose(proof, found, problems, jobs, work)
+    proof.seconds = time.monotonic() - began
     return proof
+
+
+def _run_all(proof: Proof, planned: Sequence[Batch], jobs: int, work: Path, first: int) -> None:
+    """Run ``planned`` batches, ``jobs`` at a time; keep their outcomes in ``proof``."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = [
+            pool.submit(_run_batch, batch, number, work)
+            for number, batch in enumerate(planned, first)
+        ]
+        for future in runs:
+            outcomes, _output = future.result()
+            proof.outcomes.update(outcomes)
+
+
+def _diagnose(
+    proof: Proof, found: Sequence[Target], problems: list[Problem], jobs: int, work: Path
+) -> list[Problem]:
+    """Name the member of a failing stack: run each alone on the cases the stack failed.
+
+    Problems of stacks become problems of the members that fail alone; a case that only the
+    whole stack fails stays the stack's.
+    """
+    stacks = {t.id: t for t in found if t.members}
+    failing: dict[str, set[str]] = {}
+    for problem in problems:
+        if problem.subject in stacks:
+            failing.setdefault(problem.subject, set()).add(problem.case)
+    if not failing:
+        return problems
+    known = {v.name: v for v in proof.legal}
+    alone = [
+        Target("legal", member, stacks[sid].variant, stacks[sid].spec, tuple(sorted(cases)))
+        for sid, cases in failing.items()
+        for member in stacks[sid].members
+    ]
+    _run_all(proof, [Batch(tuple(alone), 1.0, CASE_TIMEOUT)], jobs, work, 10_000)
+    kept = [p for p in problems if p.subject not in failing]
+    for target in alone:
+        kept += _check_legal(proof, known[target.name].shown_by, target)
+    for sid, cases in failing.items():
+        for problem in problems:
+            if problem.subject != sid or problem.case not in cases:
+                continue
+            members = [f"legal.{m}" for m in stacks[sid].members]
+            if not any(p.subject in members and p.case == problem.case for p in kept):
+                what = f"{problem.what} (the stack {'+'.join(stacks[sid].members)}; alone, none)"
+                kept.append(Problem(sid, problem.case, what))
+    return kept
 
 
 def check(proof: Proof, found: Sequence[Target]) -> list[Problem]:
@@ -264,10 +310,12 @@ def check(proof: Proof, found: Sequence[Target]) -> list[Problem]:
         target = by_id.get(f"break.{entry.name}")
         if target is not None:
             problems += _check_break(proof, entry, target)
-    for variation in proof.legal:
-        target = by_id.get(f"legal.{variation.name}")
-        if target is not None:
-            problems += _check_legal(proof, variation, target)
+    shown = {v.name: v.shown_by for v in proof.legal}
+    for target in found:
+        if target.kind == "legal":
+            members = target.members or (target.name,)
+            shown_by = frozenset().union(*(shown.get(m, frozenset()) for m in members))
+            problems += _check_legal(proof, shown_by, target)
     return problems
 
 
@@ -317,13 +365,13 @@ def _check_break(proof: Proof, entry: Break, target: Target) -> list[Problem]:
     return problems
 
 
-def _check_legal(proof: Proof, variation: Legal, target: Target) -> list[Problem]:
+def _check_legal(proof: Proof, shown_by: frozenset[str], target: Target) -> list[Problem]:
     problems: list[Problem] = []
     got = proof.outcomes.get(target.id, {})
     clean = proof.outcomes.get(f"clean.{target.variant}", {})
     for case, outcome in sorted(got.items()):
         reference = clean.get(case)
-        if outcome.verdict in {Verdict.PASS, Verdict.NOT_APPLICABLE} or case in variation.shown_by:
+        if outcome.verdict in {Verdict.PASS, Verdict.NOT_APPLICABLE} or case in shown_by:
             continue
         if reference is not None and reference.verdict == Verdict.PASS:
             problems.append(

@@ -38,11 +38,15 @@ __all__ = [
     "EARLY_DELAY",
     "INNER_APP",
     "INSTRUMENT",
+    "STACK",
+    "Around",
     "Layer",
     "around",
     "early_jobs_app",
     "inner_app",
     "is_final_body",
+    "stackable",
+    "stacked",
     "under_test",
 ]
 
@@ -72,36 +76,78 @@ def is_final_body(message: Message) -> bool:
     return message["type"] == "http.response.body" and not message.get("more_body", False)
 
 
+def _load(target: str) -> object:
+    module, _, attribute = target.partition(":")
+    found: object = importlib.import_module(module)
+    for part in attribute.split("."):
+        found = getattr(found, part)
+    return found
+
+
 def inner_app() -> ASGIApp:
     """The app breaks wrap: the one :data:`INNER_APP` names, else the contract app."""
     target = os.environ.get(INNER_APP, "")
     if not target or target == CONTRACT_APP:
         return contract_app
-    module, _, attribute = target.partition(":")
-    found: object = importlib.import_module(module)
-    for part in attribute.split("."):
-        found = getattr(found, part)
-    app: ASGIApp = found  # type: ignore[assignment]
+    app: ASGIApp = _load(target)  # type: ignore[assignment]
     return app
 
 
-def around(layer: Layer, app: ASGIApp | None = None) -> ASGIApp:
+class Around:
+    """An ASGI app running a layer around an app for the requests :func:`under_test`.
+
+    Attributes:
+        layer: the behaviour.
+        app: the app it wraps; None until the first call means :func:`inner_app`.
+    """
+
+    def __init__(self, layer: Layer, app: ASGIApp | None = None) -> None:
+        """Wrap ``app`` (default: :func:`inner_app`, looked up at the first call)."""
+        self.layer = layer
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the layer for a request under test, the app alone for anything else."""
+        if self.app is None:
+            self.app = inner_app()
+        if under_test(scope):
+            await self.layer(scope, receive, send, self.app)
+        else:
+            await self.app(scope, receive, send)
+
+
+def around(layer: Layer, app: ASGIApp | None = None) -> Around:
     """An ASGI app running ``layer`` around ``app`` for the requests :func:`under_test`.
 
     Without ``app``, the layer wraps :func:`inner_app` (looked up at the first call): the
     app the server was asked to run, whichever a case launched it with.
     """
-    wrapped: list[ASGIApp] = [] if app is None else [app]
+    return Around(layer, app)
 
-    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
-        if not wrapped:
-            wrapped.append(inner_app())
-        if under_test(scope):
-            await layer(scope, receive, send, wrapped[0])
-        else:
-            await wrapped[0](scope, receive, send)
 
-    return broken
+def stackable(target: str) -> bool:
+    """Whether the app ``target`` (an import string) is made by :func:`around`."""
+    return isinstance(_load(target), Around)
+
+
+async def _stacked(scope: Scope, receive: Receive, send: Send) -> None:
+    if not _STACK:
+        app: ASGIApp = inner_app()
+        for target in reversed(os.environ.get(STACK, "").split(",")):
+            layer = _load(target)
+            assert isinstance(layer, Around), f"{target} is not made by around()"
+            app = Around(layer.layer, app)
+        _STACK.append(app)
+    await _STACK[0](scope, receive, send)
+
+
+_STACK: list[ASGIApp] = []
+#: The apps :data:`stacked` stacks, as import strings separated by commas (the first is the
+#: outermost: nearest the server); the launcher sets it.
+STACK: Final = "ASGI_CONFORMANCE_STACK"
+#: The layers of the apps listed in :data:`STACK`, one around the next, around
+#: :func:`inner_app`: a server taking several freedoms at once.
+stacked: ASGIApp = _stacked
 
 
 async def _early_jobs(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
