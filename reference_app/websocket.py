@@ -12,10 +12,13 @@ States and transitions (one :class:`WebSocket` per connection)::
   and ``close()`` (or an ``HTTPError`` raised by middleware or the responder) denies it: with a
   server that advertises ``websocket.http.response`` the error is rendered as an HTTP response,
   elsewhere it is a ``websocket.close``, which the server answers with 403.
-* In ``OPEN`` a reader task moves incoming messages into a small bounded queue (so a responder
-  that only sends still learns at once that the client has gone, and one that does not read
-  stops the reader, not memory); a message over the route's ``max_message_size`` closes the
-  connection with 1009 (RFC 6455 §7.4.1).
+* In ``OPEN``, while the responder receives between its sends (an echo, a request/reply
+  protocol), ``receive()`` calls the server's ``receive`` itself: nothing runs in between. A
+  responder that sends twice without receiving (a feed) gets a reader task, which moves the
+  incoming messages into a small bounded buffer for the next ``receive()``: so it still learns
+  at once that the client has gone, and one that never reads stops the reader, not memory.
+  Either way, a message over the route's ``max_message_size`` closes the connection with 1009
+  (RFC 6455 §7.4.1).
 * Once ``CLOSED``, every receive and send raises :class:`WebSocketDisconnected` with the close
   code and reason (messages that arrived before the client's close are still delivered first).
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from enum import Enum
 from typing import Any, Final
@@ -71,7 +75,6 @@ EXT_WEBSOCKET_DENIAL: Final = "websocket.http.response"
 
 #: RFC 6455 §7.4.1/§7.4.2: codes an endpoint must not put in a close frame.
 _RESERVED_CODES: Final = frozenset({1004, 1005, 1006, 1015})
-_END: Final[Any] = object()
 
 
 class WebSocketState(Enum):
@@ -136,10 +139,15 @@ class WebSocket:
     """
 
     __slots__ = (
-        "_queue",
+        "_buffer",
         "_reader",
+        "_reader_done",
         "_receive",
+        "_receiving",
         "_send",
+        "_sends",
+        "_space",
+        "_waiter",
         "close_code",
         "close_reason",
         "max_message_size",
@@ -167,8 +175,13 @@ class WebSocket:
         self.close_code: int | None = None
         #: The close reason once closed, else None.
         self.close_reason: str | None = None
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(RECEIVE_QUEUE)
+        self._buffer: deque[str | bytes] = deque()
+        self._waiter: asyncio.Future[str | bytes] | None = None  # a receive() waiting
+        self._space: asyncio.Future[None] | None = None  # the reader waiting for room
         self._reader: asyncio.Task[None] | None = None
+        self._reader_done = False
+        self._receiving = False  # a direct receive() is waiting on the server
+        self._sends = 0  # sends since the last receive()
 
     # -- the handshake ----------------------------------------------------------------------------
 
@@ -227,7 +240,6 @@ class WebSocket:
             message["headers"] = _accept_headers(headers)
         await self._send(message)
         self.state = WebSocketState.OPEN
-        self._reader = asyncio.ensure_future(self._read())
 
     # -- receiving --------------------------------------------------------------------------------
 
@@ -239,15 +251,40 @@ class WebSocket:
                 before the client's close have been received).
             OperationNotAllowed: the handshake was not accepted yet.
         """
-        if self.state is WebSocketState.HANDSHAKE:
-            raise OperationNotAllowed("accept() the WebSocket before receiving")
-        # Messages that arrived before the close are delivered first. While OPEN the reader
-        # runs, and it puts _END last, after marking the connection closed.
-        if self.state is WebSocketState.OPEN or not self._queue.empty():
-            item = await self._queue.get()
-            if item is not _END:
-                return item  # type: ignore[no-any-return]
-        raise self._disconnected()
+        # Messages that arrived before the close are delivered first; a message the reader
+        # gets while this waits is handed over directly (see _read).
+        buffer = self._buffer
+        if buffer:
+            space = self._space
+            if space is not None and not space.done():
+                space.set_result(None)
+            return buffer.popleft()
+        if self.state is not WebSocketState.OPEN or self._reader_done:
+            if self.state is WebSocketState.HANDSHAKE:
+                raise OperationNotAllowed("accept() the WebSocket before receiving")
+            raise self._disconnected()
+        self._sends = 0
+        if self._reader is None:  # the direct path: the server's receive, nothing in between
+            self._receiving = True
+            try:
+                message = await self._receive()
+            finally:
+                self._receiving = False
+            if message["type"] == WEBSOCKET_RECEIVE:  # the common case, inline
+                text = message.get("text")
+                payload: str | bytes | None = text if text is not None else message.get("bytes")
+                limit = self.max_message_size
+                if payload is not None and (limit is None or len(payload) * 4 <= limit):
+                    return payload
+            payload = await self._take(message)
+            if payload is None:
+                raise self._disconnected()
+            return payload
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            return await waiter  # type: ignore[no-any-return]
+        finally:
+            self._waiter = None
 
     async def receive_text(self) -> str:
         """The next message, which must be a text message.
@@ -287,53 +324,69 @@ class WebSocket:
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         """Iterate over incoming messages until the connection closes (no error then)."""
-        return self._messages()
+        return self
 
-    async def _messages(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                message = await self.receive()
-            except WebSocketDisconnected:
-                return
-            yield message
+    async def __anext__(self) -> str | bytes:
+        """The next message; the end of the iteration once the connection is closed."""
+        try:
+            return await self.receive()
+        except WebSocketDisconnected:
+            raise StopAsyncIteration from None
 
     async def _read(self) -> None:
-        """The reader task: incoming messages into the queue, until the connection closes."""
-        receive, queue, limit = self._receive, self._queue, self.max_message_size
+        """The reader task: incoming messages to a waiting receive(), or into the buffer (at
+        most :data:`RECEIVE_QUEUE`; then it waits for room), until the connection closes."""
+        receive, buffer = self._receive, self._buffer
+        loop = asyncio.get_running_loop()
         try:
-            while True:
-                message = await receive()
-                kind = message["type"]
-                if kind == WEBSOCKET_RECEIVE:
-                    text = message.get("text")
-                    payload = text if text is not None else message.get("bytes")
-                    if payload is None:
-                        raise ValueError(f"websocket.receive without text or bytes: {message!r}")
-                    if limit is not None and _too_big(payload, limit):
-                        await self._close_for_size(limit)
-                        return
-                    await queue.put(payload)
-                elif kind == WEBSOCKET_DISCONNECT:
-                    if self.state is WebSocketState.OPEN:
-                        self._mark_closed(
-                            int(message.get("code") or 1005), message.get("reason") or ""
-                        )
-                    return
-                else:
-                    raise ValueError(f"unexpected ASGI message {kind!r} on a WebSocket")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+            while (payload := await self._take(await receive())) is not None:
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(payload)  # the buffer is empty when one waits
+                    continue
+                buffer.append(payload)
+                if len(buffer) >= RECEIVE_QUEUE:
+                    space = self._space = loop.create_future()
+                    await space
+        except Exception:  # the server's receive() itself failed: the connection is unusable
             logger.exception("reading a WebSocket failed")
             if self.state is WebSocketState.OPEN:
                 self._mark_closed(1011, "")
-                with contextlib.suppress(Exception):
-                    await self._send({"type": spec.WEBSOCKET_CLOSE, "code": 1011})
         finally:
-            # Wake a pending receive. A full queue has no receive pending: the next ones
-            # drain it, then see the closed state.
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(_END)
+            # A pending receive() learns the end; later ones drain the buffer, then see it.
+            self._reader_done = True
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(self._disconnected())
+
+    async def _take(self, message: Any) -> str | bytes | None:
+        """The payload of a message from the server, or None once the connection is closed
+        (the client's close or loss, the size limit, or a message no server may send: 1011)."""
+        kind = message["type"]
+        if kind == WEBSOCKET_RECEIVE:
+            text = message.get("text")
+            payload: str | bytes | None = text if text is not None else message.get("bytes")
+            limit = self.max_message_size
+            if payload is None:
+                await self._fail(f"websocket.receive without text or bytes: {message!r}")
+            elif limit is not None and _too_big(payload, limit):
+                await self._close_for_size(limit)
+                payload = None
+            return payload
+        if kind == WEBSOCKET_DISCONNECT:
+            if self.state is WebSocketState.OPEN:
+                self._mark_closed(int(message.get("code") or 1005), message.get("reason") or "")
+            return None
+        await self._fail(f"unexpected ASGI message {kind!r} on a WebSocket")
+        return None
+
+    async def _fail(self, problem: str) -> None:
+        """A message no server may send: logged, and the connection closed with 1011."""
+        logger.error("reading a WebSocket failed: %s", problem)
+        if self.state is WebSocketState.OPEN:
+            self._mark_closed(1011, "")
+            with contextlib.suppress(OSError):
+                await self._send({"type": spec.WEBSOCKET_CLOSE, "code": 1011})
 
     async def _close_for_size(self, limit: int) -> None:
         """RFC 6455 §7.4.1 1009: the message is too big to process."""
@@ -387,6 +440,11 @@ class WebSocket:
             if self.state is WebSocketState.HANDSHAKE:
                 raise OperationNotAllowed("accept() the WebSocket before sending")
             raise self._disconnected()
+        if self._reader is None:
+            self._sends += 1
+            if self._sends > 1 and not self._receiving:
+                # Sending without receiving: from now on a reader watches for the client.
+                self._reader = asyncio.ensure_future(self._read())
         try:
             await self._send(message)
         except OSError as error:  # a server that raises on a closed connection (ASGI 2.4)

@@ -411,18 +411,20 @@ async def test_receiving_or_sending_before_accept_is_not_allowed() -> None:
     ]
 
 
-async def test_the_reader_stays_a_bounded_queue_ahead_of_a_responder_that_does_not_read() -> None:
+async def test_the_reader_of_a_sending_responder_reads_a_bounded_buffer_ahead() -> None:
     app = App()
     release = asyncio.Event()
 
     @app.websocket("/slow")
     async def slow(req: Request, ws: WebSocket) -> None:
         await ws.accept()
+        await ws.send_text("one")
+        await ws.send_text("two")  # a second send without a receive starts the reader
         await release.wait()
         await ws.close()
 
     async with ASGIDriver(app).websocket("/slow") as session:
-        await session.handshake()
+        assert [await session.receive(), await session.receive()] == ["one", "two"]
         for index in range(50):
             session.send_text(str(index))
         for _ in range(20):
@@ -430,8 +432,8 @@ async def test_the_reader_stays_a_bounded_queue_ahead_of_a_responder_that_does_n
         received = [r for r in session.records if r.direction == "receive"]
         release.set()
         await session.finish()
-    # websocket.connect, then the queue's messages, then the one the reader waits to put.
-    assert len(received) == 1 + RECEIVE_QUEUE + 1
+    # websocket.connect, then the messages read ahead; then the reader waits for room.
+    assert len(received) == 1 + RECEIVE_QUEUE
 
 
 # -- the close --------------------------------------------------------------------------------
@@ -752,3 +754,45 @@ async def test_an_app_closed_error_tells_the_test_what_the_app_did() -> None:
         with pytest.raises(AppClosed) as closed:
             await session.receive()
     assert (closed.value.code, closed.value.reason) == (4000, "done")
+
+
+async def test_a_responder_that_alternates_receive_and_send_needs_no_reader_task() -> None:
+    app = App()
+    readers: list[object] = []
+
+    @app.websocket("/ping")
+    async def ping(req: Request, ws: WebSocket) -> None:
+        await ws.accept()
+        async for message in ws:
+            await ws.send_text(f"pong {message}")
+            readers.append(ws._reader)
+
+    async with ASGIDriver(app).websocket("/ping") as session:
+        for index in range(3):
+            session.send_text(str(index))
+            assert await session.receive() == f"pong {index}"
+        session.close()
+        await session.finish()
+    assert readers == [None, None, None]
+
+
+async def test_the_limit_holds_for_a_responder_that_reads_through_its_reader() -> None:
+    app = App(max_message_size=4)
+    codes: list[int] = []
+
+    @app.websocket("/feed")
+    async def feed(req: Request, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("a")
+        await ws.send_text("b")  # the reader runs from here on
+        try:
+            await ws.receive()
+        except WebSocketDisconnected as gone:
+            codes.append(gone.code)
+
+    async with ASGIDriver(app).websocket("/feed") as session:
+        assert [await session.receive(), await session.receive()] == ["a", "b"]
+        session.send_bytes(b"12345")
+        assert await session.receive_close() == (1009, "message over 4 bytes")
+        await session.finish()
+    assert codes == [1009]
