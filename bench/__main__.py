@@ -7,7 +7,8 @@ Usage::
     python -m bench --quick              # a smoke run: small sizes, few rounds (not for the record)
     python -m bench --render             # BENCHMARKS.md again from the last full run's record
 
-Measurements: ``inprocess`` (1), ``wire`` (2), ``streaming`` (3), ``fanout`` (4), ``suite`` (5).
+Measurements: ``inprocess`` (1), ``wire`` (2), ``streaming`` (3), ``fanout`` (4), ``suite`` (5),
+``websocket`` (6).
 Each is a module of this package; see its docstring for the method. Every figure is a ratio
 measured side by side in the same run (interleaved rounds; median and interquartile range).
 """
@@ -23,11 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import fanout, inprocess, streaming, suite, wire
+from . import fanout, inprocess, streaming, suite, websocket, wire
 from .report import environment, load_average
 from .serving import REPO_ROOT
 
-PARTS = ("inprocess", "wire", "streaming", "fanout", "suite")
+PARTS = ("inprocess", "wire", "streaming", "fanout", "suite", "websocket")
 ANALYSIS = Path(__file__).with_name("analysis.md")
 #: The record of the last full run (what --render rebuilds BENCHMARKS.md from).
 RECORD = Path(__file__).with_name("last-run.json")
@@ -67,12 +68,19 @@ def _settings(quick: bool) -> dict[str, dict[str, Any]]:
             "wire": {"rounds": 1, "seconds": 1, "variants": ("uvicorn-httptools", "hypercorn-h2c")},
             "streaming": {"size": 16 << 20, "rounds": 1, "variants": ("uvicorn-httptools",)},
             "fanout": {"clients": 100, "events": 10, "rounds": 1, "variants": ("uvicorn-h11",)},
+            "websocket": {
+                "count": 2000,
+                "wire_count": 2000,
+                "rounds": 2,
+                "variants_": ("uvicorn-h11",),
+            },
         }
     return {
         "inprocess": {"rounds": 15, "batch_seconds": 0.03},
         "wire": {"rounds": 8, "seconds": 2},
         "streaming": {"size": streaming.GIB, "rounds": 4},
         "fanout": {"clients": 1000, "events": 50, "rounds": 2},
+        "websocket": {"count": 20_000, "wire_count": 20_000, "rounds": 7},
     }
 
 
@@ -144,7 +152,12 @@ def _runners(
             )
         )
 
+    def run_websocket() -> None:
+        result = websocket.measure(progress=_progress, **settings["websocket"])
+        sections["websocket"] = websocket.render(result)
+
     return {
+        "websocket": run_websocket,
         "inprocess": run_inprocess,
         "wire": run_wire,
         "streaming": run_streaming,
@@ -204,6 +217,7 @@ _TITLES = {
     "streaming": "3. Streaming and memory (1 GiB each way)",
     "fanout": "4. SSE fan-out",
     "suite": "5. The conformance matrix itself",
+    "websocket": "6. WebSocket echo",
 }
 
 _METHODS = {
@@ -251,6 +265,17 @@ _METHODS = {
         "`-p bench.suite_timing` passed to every shard to time each case, each server start "
         "and each absence wait (`Observer.happened` running out its timeout: where the absence "
         "of an event is the pass condition); then the same run with `-j 1`."
+    ),
+    "websocket": (
+        "The same echo (`WS /echo`, every text message sent back) as raw ASGI, reference_app "
+        "(`@app.websocket`, `async for` over the messages), Falcon (`on_websocket`) and "
+        "Starlette (`WebSocketRoute`), in `bench/websocket.py`. In process: one connection of "
+        "N messages per app through a minimal driver on one event loop (the echoes checked). "
+        "Under each server with WebSocket: the four apps run at once (four processes, one "
+        "worker each); a raw client writes N masked text frames built before the clock starts "
+        "while it reads the N echoes (checked byte for byte), so the rate is the server's and "
+        "the app's. Rounds interleave the apps in a shuffled order; ratios to raw are taken "
+        "within each round."
     ),
 }
 
