@@ -11,8 +11,10 @@ document (``variants[].advertised``), and as a failure of the case
 
 Extension names under ``websocket.`` are the WebSocket scope's (the WebSocket family judges
 them there; granian lists ``websocket.http.response`` in HTTP scopes too) and are left out of
-the comparison. Any other name no capability stands for (``http.response.debug``, a new
-extension) is a difference of its own.
+the comparison, as are names outside the ``http.`` namespace of the ASGI extensions (a
+server's own, e.g. ``x.vendor.feature``: a server lists whichever it supports). Any other
+``http.`` name no capability stands for (``http.response.debug``, an extension added to the
+spec later) is a difference of its own.
 
 :func:`observe` asks (async, for the cases); :func:`check` asks and compares (sync, for the
 plugin, when it has started a variant's server).
@@ -55,8 +57,8 @@ EXTENSIONS: Final[Mapping[Capability, str]] = MappingProxyType(
         Capability.TLS_SCOPE: "tls",
     }
 )
-#: Prefixes of extension names judged in another scope than HTTP's.
-OTHER_SCOPES: Final = ("websocket.",)
+#: The prefix of the HTTP extensions the ASGI specs define (besides ``tls``).
+HTTP_EXTENSIONS: Final = "http."
 
 
 class ObservationError(Exception):
@@ -151,12 +153,12 @@ class Advertised:
 
     @property
     def unknown(self) -> tuple[str, ...]:
-        """Listed names no capability stands for (other scopes' names left out)."""
+        """Listed ``http.`` names no capability stands for."""
         known = set(EXTENSIONS.values())
         return tuple(
             name
             for name in self.extensions
-            if name not in known and not name.startswith(OTHER_SCOPES)
+            if name not in known and name.startswith(HTTP_EXTENSIONS)
         )
 
     def spec_at_least(self, *version: int) -> bool:

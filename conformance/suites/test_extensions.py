@@ -231,8 +231,9 @@ async def test_the_server_lists_the_extensions_its_variant_declares(
 
     Server behaviour judged: the extensions a server advertises in an HTTP request's scope
     (push, trailers, early hints, pathsend, zerocopysend, tls) are the ones the variant
-    declares as capabilities, and it lists no other HTTP extension (names under
-    ``websocket.`` belong to the WebSocket scope and are left out). A server release that
+    declares as capabilities, and it lists no other ``http.`` extension (names under
+    ``websocket.`` belong to the WebSocket scope, and a server's own names outside ``http.``
+    are its freedom: both are left out). A server release that
     starts or stops listing one fails here, so that the change is seen as a change and not
     only as cases turning "not applicable". Breaks: ``tls-on-cleartext`` (lists ``tls``),
     ``debug-listed`` (lists ``http.response.debug``).

@@ -90,7 +90,12 @@ def test_a_matching_listing_has_no_difference() -> None:
 
 def test_a_dropped_an_added_and_an_unknown_extension_are_each_a_difference() -> None:
     advertised = Advertised.from_json(
-        payload("http.response.trailers", "http.response.debug", "websocket.http.response")
+        payload(
+            "http.response.trailers",
+            "http.response.debug",
+            "websocket.http.response",
+            "x.vendor.feature",
+        )
     )
     found = CapabilityCheck("x", frozenset({C.PUSH, C.TRAILERS}), advertised)
     assert not found.matches
@@ -107,6 +112,7 @@ def test_a_dropped_an_added_and_an_unknown_extension_are_each_a_difference() -> 
         "http.response.debug",
         "http.response.trailers",
         "websocket.http.response",
+        "x.vendor.feature",
     ]
 
 
