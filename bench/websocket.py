@@ -164,18 +164,11 @@ def _starlette() -> Any:
     return Starlette(routes=[Route("/", index), WebSocketRoute(ECHO_PATH, echo)])
 
 
-def __getattr__(name: str) -> Any:
-    """The framework apps, built on first import (a missing framework fails only its own)."""
-    builders: dict[str, Callable[[], Any]] = {
-        "reference": _reference,
-        "falcon_app": _falcon,
-        "starlette_app": _starlette,
-    }
-    if name not in builders:
-        raise AttributeError(name)
-    app = builders[name]()
-    globals()[name] = app
-    return app
+#: The framework apps, built at import (servers look them up in the module's namespace); None
+#: for a framework that is not installed.
+reference = _reference()
+falcon_app = _falcon() if importlib.util.find_spec("falcon") else None
+starlette_app = _starlette() if importlib.util.find_spec("starlette") else None
 
 
 def load(name: str) -> Any:
