@@ -23,7 +23,8 @@ does not parse; over HTTP/2 the erring request shares its connection with a gate
 is still open, so the connection is never idle and only the erring stream's own end counts.
 A case that leaves a server unable to handle errors (daphne's error handling dies at the
 first exception raised after ``http.response.start``; granian's process dies at an invalid
-status) launches a server of its own. Every case ends by checking that a new connection gets
+status) launches a server of its own, and so does a case that needs the server's error handling
+intact (an exception before the start: its 5xx and its log line). Every case ends by checking that a new connection gets
 its answer.
 """
 
@@ -410,24 +411,26 @@ async def test_an_exception_before_the_response_is_a_5xx(server: RunningServer) 
 
     Judges the server's error handling: nothing was sent yet, so the server terminates the
     request with a complete error response within :data:`PROMPT` (daphne's one-second
-    error tick included), and goes on serving. Broken server: ``error-hidden`` (answers 200
-    with an empty body).
+    error tick included), and goes on serving. On a server of its own, whose error handling
+    no earlier case can have worn out (daphne's dies at an exception past the response start).
+    Broken server: ``error-hidden`` (answers 200 with an empty body).
     """
     token = new_token()
-    async with Observer(server) as observer:
-        exchange = await _exchange(server, observer, "raise-before-start", token)
-        await observer.wait(token, "raising")
-    outcome = exchange.outcome
-    _not_hanging(exchange, "raised before http.response.start")
-    assert outcome.status is not None, (
-        f"the server closed the connection without a response after the app raised before "
-        f"http.response.start: {exchange.describe()}"
-    )
-    assert outcome.error_status, (
-        f"the app raised before http.response.start and the client got {outcome}, not a "
-        f"complete 5xx response: {exchange.describe()}"
-    )
-    await _still_serving(server)
+    with launch(server.spec, server.app) as fresh:
+        async with Observer(fresh) as observer:
+            exchange = await _exchange(fresh, observer, "raise-before-start", token)
+            await observer.wait(token, "raising")
+        outcome = exchange.outcome
+        _not_hanging(exchange, "raised before http.response.start")
+        assert outcome.status is not None, (
+            f"the server closed the connection without a response after the app raised before "
+            f"http.response.start: {exchange.describe()}"
+        )
+        assert outcome.error_status, (
+            f"the app raised before http.response.start and the client got {outcome}, not a "
+            f"complete 5xx response: {exchange.describe()}"
+        )
+        await _still_serving(fresh)
 
 
 @case(
@@ -443,23 +446,23 @@ async def test_an_exception_of_the_app_is_logged(server: RunningServer) -> None:
     The spec leaves the channel open but has the server surface the error; the harness sees
     the server's stdout and stderr, where every server writes the traceback. Judged: the
     exception's message (which names the case's token and is written nowhere else) appears in
-    the server's log within :data:`PROMPT`. Broken server: ``error-hidden`` (the exception
-    never reaches the server).
+    the log of a server of its own within :data:`PROMPT`. Broken server: ``error-hidden`` (the
+    exception never reaches the server).
     """
     token = new_token()
-    offset = server.log_offset()
-    async with Observer(server) as observer:
-        await _exchange(server, observer, "raise-before-start", token)
-        await observer.wait(token, "raising")
     message = deliberate_message(token)
-    deadline = time.monotonic() + PROMPT
-    while message not in (log := server.read_log(offset)):
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"the app's exception ({message!r}) is not in the server's log within "
-                f"{PROMPT:.1f} s; the log since the request:\n{log[-2000:]}"
-            )
-        await asyncio.sleep(0.05)
+    with launch(server.spec, server.app) as fresh:
+        async with Observer(fresh) as observer:
+            await _exchange(fresh, observer, "raise-before-start", token)
+            await observer.wait(token, "raising")
+        deadline = time.monotonic() + PROMPT
+        while message not in (log := fresh.read_log()):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the app's exception ({message!r}) is not in the server's log within "
+                    f"{PROMPT:.1f} s; the end of the log:\n{log[-2000:]}"
+                )
+            await asyncio.sleep(0.05)
 
 
 @case(
