@@ -45,8 +45,15 @@ EXPECTED = {
         "uvicorn", HTTPProtocol.HTTP1, False,
         {C.LIFESPAN, C.LIFESPAN_STATE, C.RESPONSE_BACKPRESSURE, C.WEBSOCKET, C.WEBSOCKET_DENIAL},
     ),
-    # No lifespan, no state, no backpressure (B15), no websocket.http.response.
+    # zttp's HTTP/2 lists trailers and early hints; no WebSocket over it.
+    "uvicorn-zttp-h2": (
+        "uvicorn", HTTPProtocol.H2, True,
+        {C.HTTP2, C.TRAILERS, C.EARLY_HINTS, C.LIFESPAN, C.LIFESPAN_STATE,
+         C.RESPONSE_BACKPRESSURE},
+    ),
+    # No lifespan, no state, no backpressure, no websocket.http.response.
     "daphne": ("daphne", HTTPProtocol.HTTP1, False, {C.WEBSOCKET}),
+    "daphne-h2": ("daphne", HTTPProtocol.H2, True, {C.HTTP2}),
     "granian": (
         "granian", HTTPProtocol.HTTP1, False,
         {C.LIFESPAN, C.LIFESPAN_STATE, C.PATHSEND, C.RESPONSE_BACKPRESSURE, C.WEBSOCKET,
@@ -54,6 +61,10 @@ EXPECTED = {
     ),
     "granian-h2c": (
         "granian", HTTPProtocol.H2C, False,
+        {C.HTTP2, C.LIFESPAN, C.LIFESPAN_STATE, C.PATHSEND, C.RESPONSE_BACKPRESSURE},
+    ),
+    "granian-h2": (
+        "granian", HTTPProtocol.H2, True,
         {C.HTTP2, C.LIFESPAN, C.LIFESPAN_STATE, C.PATHSEND, C.RESPONSE_BACKPRESSURE},
     ),
 }  # fmt: skip
