@@ -20,7 +20,7 @@ from servers import (
 )
 
 C = Capability
-# Transcribed from servers.md §4.8 (extensions), §4.9 (lifespan, h2c, TLS), §4.4 (backpressure)
+# The declared capabilities of each variant, as observed on the servers (docs/server-behaviour.md)
 # and §0; a change to a spec must be argued against those notes, not only against this table.
 EXPECTED = {
     "hypercorn": (
@@ -85,7 +85,7 @@ def test_capability_table_matches_the_server_notes(name: str) -> None:
     assert spec.scheme == ("https" if tls else "http")
 
 
-# Runs of argv items each command line must contain, with the servers.md reason.
+# Runs of argv items each command line must contain, and why.
 REQUIRED_RUNS = {
     "hypercorn": [["--bind", "127.0.0.1:8123"], ["--workers", "1"], ["--access-logfile", "-"]],
     "hypercorn-h2": [["--certfile", "/c/cert.pem", "--keyfile", "/c/key.pem"]],
