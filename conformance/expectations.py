@@ -10,7 +10,7 @@ correct result on that variant is *not* a pass (WPT's expectation files, Connect
     match = "bytes after the header section"   # regex the failure message must match
     reason = "daphne sends the 2nd and later chunks of a streamed response to HEAD, unframed"
     clause = "RFC 9110 §9.3.2: the server MUST NOT send content in the response to HEAD"
-    bug = "https://github.com/django/daphne/issues/NNN"
+    bug = "docs/server-behaviour.md#daphne-head-body"
 
 Verdicts, given the entry or its absence:
 

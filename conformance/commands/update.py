@@ -83,7 +83,7 @@ def ask(variant: str, result: Mapping[str, Any]) -> tuple[str, str | None]:
     try:
         reason = input("reason (what the server does; empty to leave it out): ").strip()
         bug = (
-            input("bug (upstream issue URL or a docs section; optional): ").strip() if reason else ""
+            input("bug (upstream issue URL or docs section; optional): ").strip() if reason else ""
         )
     except EOFError:
         return "", None
