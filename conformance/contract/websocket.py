@@ -11,8 +11,6 @@ framework ones), so a test judges the server from both sides of the socket::
                                               "close CODE REASON" makes the app close
     WS /ws/scope/{name}                       accept (the client's last subprotocol), send
                                               the scope as JSON, close
-    WS /ws/deny/{token}                       an HTTPError 401 before accept: the framework's
-                                              denial response, or a 403
     WS /raw/websocket/echo?token=             accept; echo each message exactly (text, bytes,
                                               empty); record its keys, size and digest
     WS /raw/websocket/sink?token=             accept; record each message, send nothing back
@@ -43,7 +41,7 @@ import json
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from reference_app import App, HTTPError, Request
+from reference_app import App, Request
 from reference_app.types import ASGIApp, Message, Receive, Scope, Send
 from reference_app.websocket import WebSocket
 
@@ -341,11 +339,6 @@ def register(app: App) -> None:
             )
         )
         await ws.close()
-
-    @app.websocket("/ws/deny/{token}")
-    async def ws_deny(req: Request, ws: WebSocket, token: str) -> None:
-        observations.record(token, "denying")
-        raise HTTPError(401, description="no entry", headers={"x-denied": token})
 
 
 def _latin1(value: object) -> str | None:
