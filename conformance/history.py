@@ -37,6 +37,8 @@ from packaging.version import InvalidVersion, Version
 
 from servers import SERVERS
 
+from .report.model import Result
+
 __all__ = [
     "Change",
     "HistoryError",
@@ -360,10 +362,11 @@ def build_timeline(server: str, releases: Sequence[Release]) -> Timeline:
     versions = tuple(r.version for r in releases)
     cells: dict[tuple[str, str], list[tuple[str, str | None] | None]] = {}
     for index, release in enumerate(releases):
-        for result in (release.document or {}).get("results", []):
-            key = (result["case"], result["variant"])
+        for data in (release.document or {}).get("results", []):
+            result = Result.from_json(data)
+            key = (result.case, result.variant)
             row = cells.setdefault(key, [None] * len(releases))
-            row[index] = (result["verdict"], result.get("message"))
+            row[index] = (str(result.verdict), result.message)
     changes = []
     for (case, variant), row in cells.items():
         last: tuple[int, tuple[str, str | None]] | None = None

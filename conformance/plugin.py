@@ -51,7 +51,7 @@ from .recording import (
     build_record,
     run_case,
 )
-from .report.model import Verdict
+from .report.model import Result, Verdict, aggregate
 from .report.table import compatibility_table
 from .session import (
     Recorder,
@@ -255,7 +255,7 @@ def pytest_runtest_makereport(
     record = build_record(
         item, report, call, verdict, found, variant, state, expectation, _iteration_of(item)
     )
-    report.user_properties.append((RECORD, record))
+    report.user_properties.append((RECORD, record.to_json()))
     return report
 
 
@@ -292,7 +292,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(
                 f"CAPABILITIES: {variant.advertised.describe()}", yellow=True
             )
-    results = state.document["results"] if state.document else state.records
+    results = (
+        [Result.from_json(r) for r in state.document["results"]]
+        if state.document
+        else aggregate(state.records)
+    )
     if not results:
         return
     terminalreporter.write_sep("=", "ASGI conformance: families by server variant")

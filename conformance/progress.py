@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
 from .parallel import Shard
+
+if TYPE_CHECKING:
+    from .report.model import Result
 
 __all__ = ["Progress"]
 
@@ -204,6 +207,7 @@ class Progress:
 
     def finish(self, document: Mapping[str, Any], args: argparse.Namespace) -> None:
         """The summary after the run: the table, what went wrong, the files, the status."""
+        from .report.model import Result
         from .report.table import compatibility_table
 
         run = document["run"]
@@ -219,10 +223,11 @@ class Progress:
                 self._print(
                     f"{variant['name']} did not stop gracefully (exit code {stop.get('exit_code')})"
                 )
-        if document["results"]:
+        results = [Result.from_json(r) for r in document["results"]]
+        if results:
             self._print("")
-            self._print(compatibility_table(list(document["results"])))
-        self._unexpected(document["results"])
+            self._print(compatibility_table(results))
+        self._unexpected(results)
         for label, path in (
             ("JSON", args.json),
             ("JUnit XML", args.junit),
@@ -235,27 +240,27 @@ class Progress:
             f"\nexit status {run['exit_code']}: {run['exit_reason']} ({run['duration']:.1f} s)"
         )
 
-    def _unexpected(self, results: Sequence[Mapping[str, Any]]) -> None:
+    def _unexpected(self, results: Sequence[Result]) -> None:
         """Each result that did not match (harness errors grouped by variant and message)."""
         from .report.model import BAD, Verdict
 
-        bad = [r for r in results if Verdict(r["verdict"]) in BAD]
+        bad = [r for r in results if r.verdict in BAD]
         errors: dict[tuple[str, str], list[str]] = {}
         for r in results:
-            if r["verdict"] == Verdict.ERROR:
-                first = (r.get("message") or "").strip().splitlines()[:1] or [""]
-                errors.setdefault((r["variant"], first[0][:300]), []).append(r["case"])
+            if r.verdict is Verdict.ERROR:
+                first = (r.message or "").strip().splitlines()[:1] or [""]
+                errors.setdefault((r.variant, first[0][:300]), []).append(r.case)
         if bad or errors:
             self._print("\nnot as expected:")
         for (variant, why), cases in errors.items():
             self._print(f"  {variant}: {len(cases)} harness error(s), e.g. {cases[0]}")
             self._print(f"    {why}")
         for r in bad[:50]:
-            lines = (r.get("message") or "").strip().splitlines()
-            self._print(f"  {r['variant']} {r['case']}: {r['verdict']}")
+            lines = (r.message or "").strip().splitlines()
+            self._print(f"  {r.variant} {r.case}: {r.verdict}")
             if lines:
                 self._print(f"    {lines[0][:300]}")
-            if r.get("reproduce"):
-                self._print(f"    reproduce: {r['reproduce']}")
+            if r.reproduce:
+                self._print(f"    reproduce: {r.reproduce}")
         if len(bad) > 50:
             self._print(f"  ... and {len(bad) - 50} more")

@@ -13,7 +13,7 @@ import contextlib
 import json
 import shlex
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pytest
 
@@ -24,7 +24,7 @@ from .cases import Case
 from .client import Observer
 from .expectations import Expectation
 from .judge import MAX_FAILURE, CaseDeadline, failure_message
-from .report.model import Verdict
+from .report.model import CaseRecord, Evidence, ExpectationRef, Verdict
 from .session import RECORD, SessionState
 
 __all__ = [
@@ -89,48 +89,49 @@ def build_record(
     state: SessionState,
     expectation: Expectation | None,
     iteration: int,
-) -> dict[str, Any]:
+) -> CaseRecord:
     """The full record of one case run; its summary also goes on the report and the item."""
-    record = {
-        "case": found.id,
-        "family": found.family,
-        "grade": str(found.grade),
-        "clause": found.clause,
-        "variant": variant.name,
-        "verdict": str(verdict),
-        "duration": round(report.duration, 6),
-        "reason": expectation.describe() if expectation else None,
-        "iteration": iteration,
-    }
-    # On the report for the live display, on the item for the JUnit XML (the teardown report).
-    report.user_properties.append(("conformance", json.dumps(record)))
-    item.user_properties.append(("conformance", json.dumps(record)))
-    record["message"] = failure_message(report, call, verdict)
-    record["expectation"] = _expectation(state, expectation)
-    record["reproduce"] = (
-        None
-        if verdict is Verdict.NOT_APPLICABLE
-        else _reproduce(item.config, state, found, variant)
+    record = CaseRecord(
+        case=found.id,
+        family=found.family,
+        grade=str(found.grade),
+        clause=found.clause,
+        variant=variant.name,
+        verdict=verdict,
+        duration=round(report.duration, 6),
+        reason=expectation.describe() if expectation else None,
+        iteration=iteration,
+        message=failure_message(report, call, verdict),
+        expectation=_expectation(state, expectation),
+        reproduce=(
+            None
+            if verdict is Verdict.NOT_APPLICABLE
+            else _reproduce(item.config, state, found, variant)
+        ),
+        evidence=_evidence(item, report, verdict),
     )
-    record["evidence"] = _evidence(item, report, verdict)
-    # The full record travels with the report (to the xdist controller, if any), and is
-    # kept where reports are logged: pytest_runtest_logreport.
+    # On the report for the live display, on the item for the JUnit XML (the teardown report).
+    summary = json.dumps(record.summary())
+    report.user_properties.append(("conformance", summary))
+    item.user_properties.append(("conformance", summary))
+    # The full record travels with the report as JSON (to the xdist controller, if any; see
+    # :data:`RECORD`), and is kept where reports are logged: pytest_runtest_logreport.
     return record
 
 
-def _expectation(state: SessionState, expectation: Expectation | None) -> dict[str, Any] | None:
+def _expectation(state: SessionState, expectation: Expectation | None) -> ExpectationRef | None:
     if expectation is None or state.manifests is None:
         return None
     manifest = state.manifests / f"{expectation.variant}.toml"
-    return {
-        "outcome": expectation.outcome,
-        "match": expectation.match,
-        "reason": expectation.reason,
-        "clause": expectation.clause,
-        "bug": expectation.bug,
-        "manifest": str(manifest.resolve()),
-        "line": state.line_of(expectation.variant, expectation.case),
-    }
+    return ExpectationRef(
+        outcome=expectation.outcome,
+        match=expectation.match,
+        reason=expectation.reason,
+        clause=expectation.clause,
+        bug=expectation.bug,
+        manifest=str(manifest.resolve()),
+        line=state.line_of(expectation.variant, expectation.case),
+    )
 
 
 def _reproduce(config: pytest.Config, state: SessionState, found: Case, variant: ServerSpec) -> str:
@@ -163,7 +164,7 @@ def _suites(config: pytest.Config) -> list[str]:
     return suites
 
 
-def _evidence(item: pytest.Item, report: pytest.TestReport, verdict: Verdict) -> dict[str, Any]:
+def _evidence(item: pytest.Item, report: pytest.TestReport, verdict: Verdict) -> Evidence:
     sink = item.stash.get(EVIDENCE, None)
     running = item.funcargs.get("server") if isinstance(item, pytest.Function) else None
     lines: list[str] = []
@@ -178,14 +179,14 @@ def _evidence(item: pytest.Item, report: pytest.TestReport, verdict: Verdict) ->
     failure = None
     if verdict is not Verdict.PASS and verdict is not Verdict.NOT_APPLICABLE:
         failure = str(report.longrepr)[:MAX_FAILURE] if report.longrepr else None
-    return {
-        "server_log": lines,
-        "log_truncated": truncated,
-        "transcript": sink.entries() if sink is not None else [],
-        "transcript_dropped": sink.dropped if sink is not None else 0,
-        "observations": dict(sink.observations) if sink is not None else {},
-        "failure": failure,
-    }
+    return Evidence(
+        server_log=tuple(lines),
+        log_truncated=truncated,
+        transcript=tuple(sink.entries()) if sink is not None else (),
+        transcript_dropped=sink.dropped if sink is not None else 0,
+        observations=dict(sink.observations) if sink is not None else {},
+        failure=failure,
+    )
 
 
 def attach_log(item: pytest.Item, report: pytest.TestReport) -> None:

@@ -9,6 +9,7 @@ import importlib
 import json
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +22,7 @@ from .capabilities import CapabilityCheck
 from .cases import FAMILIES, REGISTRY, Case, Gate
 from .expectations import DEFAULT_DIRECTORY, Expectation, ExpectationError, load_all
 from .judge import MAX_FAILURE
-from .report.model import build_document, manifest_lines
+from .report.model import CaseRecord, build_document, manifest_lines
 from .selection import select_variants, variant_version
 
 __all__ = [
@@ -122,7 +123,7 @@ class SessionState:
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
     started: float = field(default_factory=time.monotonic)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[CaseRecord] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     selected: list[Case] = field(default_factory=list)
     lines: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -226,7 +227,7 @@ class Recorder:
         """Keep the record a case's report carries."""
         for name, value in report.user_properties:
             if name == RECORD and isinstance(value, dict):
-                self.state.records.append(value)
+                self.state.records.append(CaseRecord.from_json(value))
 
 
 def load_manifests(directory: Path | None) -> dict[str, dict[str, Expectation]]:
@@ -300,7 +301,7 @@ def _case_order(case: Case) -> tuple[int, str]:
 
 
 def write_outputs(
-    config: pytest.Config, document: dict[str, Any], records: list[dict[str, Any]]
+    config: pytest.Config, document: dict[str, Any], records: Sequence[CaseRecord]
 ) -> None:
     """Write the records and the reports the session's options ask for."""
     from .report.write import write_reports
@@ -310,7 +311,9 @@ def write_outputs(
             Path(config.getoption(option)).parent.mkdir(parents=True, exist_ok=True)
     path = config.getoption("results_json")
     if path and records:
-        Path(path).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        Path(path).write_text(
+            "".join(json.dumps(r.to_json()) + "\n" for r in records), encoding="utf-8"
+        )
     path = config.getoption("conformance_json")
     if path:
         Path(path).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Final
 
 from ..cases import FAMILIES, REGISTRY, Case, Grade
-from ..report.model import Verdict
+from ..report.model import CaseRecord, Verdict
 from . import Break, Legal, catalogue, legal_variations
 from ._plan import CASE_TIMEOUT, Batch, Target, applicable, batches, installed_variants, targets
 
@@ -181,9 +181,9 @@ def _results(path: Path) -> dict[str, dict[str, Outcome]]:
     if not path.exists():
         return outcomes
     for line in path.read_text().splitlines():
-        record = json.loads(line)
-        outcome = Outcome(record["verdict"], record.get("message") or "")
-        outcomes.setdefault(record["variant"], {})[record["case"]] = outcome
+        record = CaseRecord.from_json(json.loads(line))
+        outcome = Outcome(str(record.verdict), record.message or "")
+        outcomes.setdefault(record.variant, {})[record.case] = outcome
     return outcomes
 
 

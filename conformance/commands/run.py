@@ -117,7 +117,7 @@ def run_shards_of(
 ) -> int:
     """Run each variant as a shard of its own, ``jobs`` at once, and merge their documents."""
     from ..report.merge import MergeError, merge
-    from ..report.model import exit_status, load
+    from ..report.model import Result, exit_status, load
 
     shards = order_shards(
         [
@@ -168,7 +168,7 @@ def run_shards_of(
     status = 2 if interrupted else run["pytest_status"]
     run["pytest_status"] = status
     run["exit_code"], run["exit_reason"] = exit_status(
-        document["results"],
+        [Result.from_json(r) for r in document["results"]],
         pytest_status=status,
         errors=run["errors"],
         variants=document["variants"],

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .model import Verdict
+from .model import RunDocument, Verdict
 
 __all__ = ["Change", "Comparison", "compare"]
 
@@ -70,18 +70,22 @@ class Comparison:
         return bool(self.of("new failure"))
 
 
-def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Comparison:
-    """Compare two run documents."""
-    before = {(r["variant"], r["case"]): r for r in old["results"]}
-    after = {(r["variant"], r["case"]): r for r in new["results"]}
+def compare(
+    old: RunDocument | Mapping[str, Any], new: RunDocument | Mapping[str, Any]
+) -> Comparison:
+    """Compare two run documents (typed views, or the documents as loaded)."""
+    if not isinstance(old, RunDocument):
+        old = RunDocument.from_json(old)
+    if not isinstance(new, RunDocument):
+        new = RunDocument.from_json(new)
+    before = {(r.variant, r.case): r for r in old.results}
+    after = {(r.variant, r.case): r for r in new.results}
     variants = list(
-        dict.fromkeys(
-            [*(v["name"] for v in new["variants"]), *(v["name"] for v in old["variants"])]
-        )
+        dict.fromkeys([*(v["name"] for v in new.variants), *(v["name"] for v in old.variants)])
     )
-    comparison = Comparison(old_run=dict(old["run"]), new_run=dict(new["run"]), variants=variants)
-    old_versions = {v["name"]: v.get("version") for v in old["variants"]}
-    new_versions = {v["name"]: v.get("version") for v in new["variants"]}
+    comparison = Comparison(old_run=dict(old.run), new_run=dict(new.run), variants=variants)
+    old_versions = {v["name"]: v.get("version") for v in old.variants}
+    new_versions = {v["name"]: v.get("version") for v in new.variants}
     comparison.only_old = [name for name in variants if name not in new_versions]
     comparison.only_new = [name for name in variants if name not in old_versions]
     for name in variants:
@@ -97,8 +101,8 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Comparison:
     )
     for key in keys:
         was, now = before.get(key), after.get(key)
-        old_verdict = was["verdict"] if was else None
-        new_verdict = now["verdict"] if now else None
+        old_verdict = was.verdict if was else None
+        new_verdict = now.verdict if now else None
         if old_verdict == new_verdict:
             continue
         if old_verdict in _PASSED and new_verdict in _FAILED:
@@ -109,6 +113,15 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Comparison:
             kind = "new failure"  # a case new to this run that fails against its manifest
         else:
             kind = "other"
-        message = (now or {}).get("message") if now else None
-        comparison.changes.append(Change(key[0], key[1], old_verdict, new_verdict, kind, message))
+        message = now.message if now else None
+        comparison.changes.append(
+            Change(
+                key[0],
+                key[1],
+                None if old_verdict is None else str(old_verdict),
+                None if new_verdict is None else str(new_verdict),
+                kind,
+                message,
+            )
+        )
     return comparison

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .model import SCHEMA_VERSION, exit_status, summarize
+from .model import SCHEMA_VERSION, Result, exit_status, summarize
 
 __all__ = ["MergeError", "merge"]
 
@@ -62,9 +62,10 @@ def merge(documents: Sequence[Mapping[str, Any]], *, command: str) -> dict[str, 
     _same(documents, "suite_version", "suite versions")
     app = _same(documents, "app", "apps")
     seen: dict[tuple[str, str], int] = {}
-    for index, document in enumerate(documents):
-        for result in document["results"]:
-            key = (result["case"], result["variant"])
+    shards = [[Result.from_json(r) for r in d["results"]] for d in documents]
+    for index, shard in enumerate(shards):
+        for result in shard:
+            key = (result.case, result.variant)
             if key in seen:
                 raise MergeError(
                     f"{key[0]} on {key[1]} is in run {seen[key] + 1} and run {index + 1}: "
@@ -76,7 +77,7 @@ def merge(documents: Sequence[Mapping[str, Any]], *, command: str) -> dict[str, 
     if len(names) != len(variants):
         variants = [next(v for v in variants if v["name"] == name) for name in names]
     cases = {c["id"]: c for d in documents for c in d["cases"]}
-    results = [r for d in documents for r in d["results"]]
+    results = [r for shard in shards for r in shard]
     errors = [e for d in documents for e in d["run"]["errors"]]
     status = _pytest_status(documents)
     gates = {d["run"].get("gate", "all") for d in documents}
@@ -126,6 +127,6 @@ def merge(documents: Sequence[Mapping[str, Any]], *, command: str) -> dict[str, 
         },
         "variants": variants,
         "cases": list(cases.values()),
-        "results": results,
+        "results": [r.to_json() for r in results],
         "summary": summarize(results, names),
     }

@@ -47,6 +47,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -59,6 +60,11 @@ __all__ = [
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "VERDICTS",
+    "CaseRecord",
+    "Evidence",
+    "ExpectationRef",
+    "Result",
+    "RunDocument",
     "Verdict",
     "aggregate",
     "exit_status",
@@ -141,6 +147,251 @@ _SEVERITY: Final = {
 }
 
 
+def _tuple_of_dicts(items: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    return tuple(dict(item) for item in items)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationRef:
+    """The manifest entry a record was judged against, and where it is written."""
+
+    outcome: str
+    match: str
+    reason: str
+    clause: str
+    bug: str | None
+    manifest: str
+    line: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as the run document has it."""
+        return {
+            "outcome": self.outcome,
+            "match": self.match,
+            "reason": self.reason,
+            "clause": self.clause,
+            "bug": self.bug,
+            "manifest": self.manifest,
+            "line": self.line,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ExpectationRef | None:
+        """The entry of a run document's ``expectation`` (None stays None)."""
+        if data is None:
+            return None
+        return cls(
+            outcome=str(data["outcome"]),
+            match=str(data["match"]),
+            reason=str(data["reason"]),
+            clause=str(data["clause"]),
+            bug=data.get("bug"),
+            manifest=str(data["manifest"]),
+            line=data.get("line"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a case run left behind: the server's log window, the clients' wire transcript,
+    what the app observed per token, and pytest's report of a result that is not a pass.
+
+    Transcript entries and observations are free-form JSON objects (their shape is the
+    schema's ``transcript_entry`` and ``observations``).
+    """
+
+    server_log: tuple[str, ...] = ()
+    log_truncated: bool = False
+    transcript: tuple[dict[str, Any], ...] = ()
+    transcript_dropped: int = 0
+    observations: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    failure: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The evidence as the run document has it."""
+        return {
+            "server_log": list(self.server_log),
+            "log_truncated": self.log_truncated,
+            "transcript": [dict(entry) for entry in self.transcript],
+            "transcript_dropped": self.transcript_dropped,
+            "observations": {token: dict(seen) for token, seen in self.observations.items()},
+            "failure": self.failure,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Evidence | None:
+        """The evidence of a run document's ``evidence`` (None stays None)."""
+        if data is None:
+            return None
+        return cls(
+            server_log=tuple(str(line) for line in data.get("server_log", ())),
+            log_truncated=bool(data.get("log_truncated", False)),
+            transcript=_tuple_of_dicts(data.get("transcript", ())),
+            transcript_dropped=int(data.get("transcript_dropped", 0)),
+            observations={k: dict(v) for k, v in (data.get("observations") or {}).items()},
+            failure=data.get("failure"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    """One run of one case on one variant, as the plugin judged it."""
+
+    case: str
+    family: str
+    grade: str
+    clause: str
+    variant: str
+    verdict: Verdict
+    duration: float
+    reason: str | None = None
+    iteration: int = 1
+    message: str | None = None
+    expectation: ExpectationRef | None = None
+    reproduce: str | None = None
+    evidence: Evidence = field(default_factory=Evidence)
+
+    def summary(self) -> dict[str, Any]:
+        """The short form on a report for the live display and the JUnit XML."""
+        return {
+            "case": self.case,
+            "family": self.family,
+            "grade": self.grade,
+            "clause": self.clause,
+            "variant": self.variant,
+            "verdict": str(self.verdict),
+            "duration": self.duration,
+            "reason": self.reason,
+            "iteration": self.iteration,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON (``--results-json`` lines; what travels on a pytest report)."""
+        return {
+            **self.summary(),
+            "message": self.message,
+            "expectation": self.expectation.to_json() if self.expectation else None,
+            "reproduce": self.reproduce,
+            "evidence": self.evidence.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CaseRecord:
+        """A record from its JSON (:meth:`to_json`)."""
+        return cls(
+            case=str(data["case"]),
+            family=str(data["family"]),
+            grade=str(data["grade"]),
+            clause=str(data["clause"]),
+            variant=str(data["variant"]),
+            verdict=Verdict(data["verdict"]),
+            duration=float(data["duration"]),
+            reason=data.get("reason"),
+            iteration=int(data.get("iteration", 1)),
+            message=data.get("message"),
+            expectation=ExpectationRef.from_json(data.get("expectation")),
+            reproduce=data.get("reproduce"),
+            evidence=Evidence.from_json(data.get("evidence")) or Evidence(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One cell of the matrix: every record of one case on one variant, summed up."""
+
+    case: str
+    family: str
+    grade: str
+    clause: str
+    variant: str
+    verdict: Verdict
+    duration: float
+    runs: int = 1
+    verdicts: Mapping[Verdict, int] = field(default_factory=dict)
+    flake_rate: float = 0.0
+    message: str | None = None
+    expectation: ExpectationRef | None = None
+    reproduce: str | None = None
+    evidence: Evidence | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as the run document has it (``results[]``)."""
+        return {
+            "case": self.case,
+            "family": self.family,
+            "grade": self.grade,
+            "clause": self.clause,
+            "variant": self.variant,
+            "message": self.message,
+            "expectation": self.expectation.to_json() if self.expectation else None,
+            "reproduce": self.reproduce,
+            "evidence": self.evidence.to_json() if self.evidence else None,
+            "verdict": str(self.verdict),
+            "duration": self.duration,
+            "runs": self.runs,
+            "verdicts": {str(v): n for v, n in self.verdicts.items()},
+            "flake_rate": self.flake_rate,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Result:
+        """A result of a loaded run document."""
+        verdict = Verdict(data["verdict"])
+        return cls(
+            case=str(data["case"]),
+            family=str(data["family"]),
+            grade=str(data["grade"]),
+            clause=str(data["clause"]),
+            variant=str(data["variant"]),
+            verdict=verdict,
+            duration=float(data["duration"]),
+            runs=int(data.get("runs", 1)),
+            verdicts={Verdict(v): int(n) for v, n in (data.get("verdicts") or {}).items()}
+            or {verdict: 1},
+            flake_rate=float(data.get("flake_rate") or 0.0),
+            message=data.get("message"),
+            expectation=ExpectationRef.from_json(data.get("expectation")),
+            reproduce=data.get("reproduce"),
+            evidence=Evidence.from_json(data.get("evidence")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunDocument:
+    """A typed view of a run document: its results as :class:`Result` records.
+
+    ``run``, ``variants``, ``cases`` and ``summary`` stay the document's JSON objects.
+    """
+
+    run: Mapping[str, Any]
+    variants: tuple[Mapping[str, Any], ...]
+    cases: tuple[Mapping[str, Any], ...]
+    results: tuple[Result, ...]
+    summary: Mapping[str, Any]
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> RunDocument:
+        """The view of a (validated) run document."""
+        return cls(
+            run=document["run"],
+            variants=tuple(document["variants"]),
+            cases=tuple(document["cases"]),
+            results=tuple(Result.from_json(r) for r in document["results"]),
+            summary=document["summary"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The run document (schema version :data:`SCHEMA_VERSION`)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run": dict(self.run),
+            "variants": [dict(v) for v in self.variants],
+            "cases": [dict(c) for c in self.cases],
+            "results": [r.to_json() for r in self.results],
+            "summary": dict(self.summary),
+        }
+
+
 _PYTEST_FAILURES: Final = {
     2: "the run was interrupted (pytest exit status 2)",
     3: "pytest hit an internal error (exit status 3)",
@@ -153,56 +404,54 @@ def slug(variant: str, case: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{variant}--{case}")
 
 
-def aggregate(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def aggregate(records: Iterable[CaseRecord]) -> list[Result]:
     """Sum the records up into results, one per (case, variant), in first-seen order.
 
     A result's verdict is the worst of its runs; ``flake_rate`` is the share of runs whose
     verdict differs from the most frequent one; message, expectation and evidence come from
     the first run with the result's verdict.
     """
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[CaseRecord]] = {}
     for record in records:
-        groups.setdefault((record["case"], record["variant"]), []).append(record)
+        groups.setdefault((record.case, record.variant), []).append(record)
     results = []
     for runs in groups.values():
-        verdicts = Counter(Verdict(r["verdict"]) for r in runs)
+        verdicts = Counter(r.verdict for r in runs)
         worst = max(verdicts, key=_SEVERITY.__getitem__)
-        chosen = next(r for r in runs if r["verdict"] == worst)
+        chosen = next(r for r in runs if r.verdict == worst)
         most = verdicts.most_common(1)[0][1]
-        result = {
-            key: chosen.get(key)
-            for key in (
-                "case",
-                "family",
-                "grade",
-                "clause",
-                "variant",
-                "message",
-                "expectation",
-                "reproduce",
-                "evidence",
+        results.append(
+            Result(
+                case=chosen.case,
+                family=chosen.family,
+                grade=chosen.grade,
+                clause=chosen.clause,
+                variant=chosen.variant,
+                verdict=worst,
+                duration=round(sum(r.duration for r in runs) / len(runs), 6),
+                runs=len(runs),
+                verdicts={v: verdicts[v] for v in VERDICTS if verdicts[v]},
+                flake_rate=round((len(runs) - most) / len(runs), 4),
+                message=chosen.message,
+                expectation=chosen.expectation,
+                reproduce=chosen.reproduce,
+                evidence=chosen.evidence,
             )
-        }
-        result["verdict"] = str(worst)
-        result["duration"] = round(sum(r["duration"] for r in runs) / len(runs), 6)
-        result["runs"] = len(runs)
-        result["verdicts"] = {str(v): verdicts[v] for v in VERDICTS if verdicts[v]}
-        result["flake_rate"] = round((len(runs) - most) / len(runs), 4)
-        results.append(result)
+        )
     return results
 
 
-def summarize(results: Sequence[Mapping[str, Any]], variants: Sequence[str]) -> dict[str, Any]:
+def summarize(results: Sequence[Result], variants: Sequence[str]) -> dict[str, Any]:
     """Counts of each verdict, in all and per variant (every verdict present, zeros too)."""
     by_variant = {v: dict.fromkeys(map(str, VERDICTS), 0) for v in variants}
     total = dict.fromkeys(map(str, VERDICTS), 0)
     flaky: dict[str, int] = dict.fromkeys(variants, 0)
     for result in results:
-        counts = by_variant.setdefault(result["variant"], dict.fromkeys(map(str, VERDICTS), 0))
-        counts[result["verdict"]] += 1
-        total[result["verdict"]] += 1
-        if result.get("flake_rate"):
-            flaky[result["variant"]] = flaky.get(result["variant"], 0) + 1
+        counts = by_variant.setdefault(result.variant, dict.fromkeys(map(str, VERDICTS), 0))
+        counts[result.verdict] += 1
+        total[result.verdict] += 1
+        if result.flake_rate:
+            flaky[result.variant] = flaky.get(result.variant, 0) + 1
     return {
         "verdicts": [str(v) for v in VERDICTS],
         "total": total,
@@ -212,7 +461,7 @@ def summarize(results: Sequence[Mapping[str, Any]], variants: Sequence[str]) -> 
 
 
 def exit_status(
-    results: Sequence[Mapping[str, Any]],
+    results: Sequence[Result],
     *,
     pytest_status: int,
     errors: Sequence[Mapping[str, Any]] = (),
@@ -220,12 +469,10 @@ def exit_status(
     gate: Gate | str = Gate.ALL,
 ) -> tuple[int, str]:
     """The run's exit status and why (see the module docstring)."""
-    verdicts = Counter(r["verdict"] for r in results)
+    verdicts = Counter(r.verdict for r in results)
     admitted = Gate(gate)
     ungated = Counter(
-        r["verdict"]
-        for r in results
-        if r["verdict"] in BAD and not admitted.admits(Grade(r["grade"]))
+        r.verdict for r in results if r.verdict in BAD and not admitted.admits(Grade(r.grade))
     )
     if errors:
         return 2, f"the harness failed: {errors[0]['message'].splitlines()[0]}"
@@ -359,7 +606,7 @@ def environment() -> dict[str, Any]:
 
 
 def build_document(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[CaseRecord],
     *,
     run: Mapping[str, Any],
     variants: Sequence[Mapping[str, Any]],
@@ -393,6 +640,6 @@ def build_document(
         },
         "variants": list(variants),
         "cases": list(cases),
-        "results": results,
+        "results": [r.to_json() for r in results],
         "summary": summarize(results, names),
     }

@@ -4,11 +4,11 @@ count per other verdict."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Final
 
 from ..cases import FAMILIES
-from .model import Verdict
+from .model import Result, Verdict
 
 __all__ = ["compatibility_table"]
 
@@ -24,12 +24,12 @@ _MARKS: Final = (
 )
 
 
-def compatibility_table(results: Sequence[Mapping[str, Any]]) -> str:
+def compatibility_table(results: Sequence[Result]) -> str:
     """Families by variants: ``passed/applicable``, then a count per other verdict."""
-    variants = list(dict.fromkeys(r["variant"] for r in results))
+    variants = list(dict.fromkeys(r.variant for r in results))
     cells: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in results:
-        cells[r["family"], r["variant"]][r["verdict"]] += 1
+        cells[r.family, r.variant][r.verdict] += 1
     width = max(16, *(len(v) + 2 for v in variants))
     lines = ["family".ljust(12) + "".join(v.rjust(width) for v in variants)]
     for family in FAMILIES:

@@ -23,7 +23,16 @@ from conformance.history import (
 def _document(verdicts: dict[tuple[str, str], str]) -> dict[str, Any]:
     return {
         "results": [
-            {"case": case, "variant": variant, "verdict": verdict, "message": f"{case} broke"}
+            {
+                "case": case,
+                "family": case.partition("/")[0],
+                "grade": "required",
+                "clause": "a clause",
+                "variant": variant,
+                "verdict": verdict,
+                "duration": 0.1,
+                "message": f"{case} broke",
+            }
             for (case, variant), verdict in verdicts.items()
         ]
     }

@@ -17,6 +17,10 @@ from conformance.report import compare, html, markdown, update
 from conformance.report.model import (
     SCHEMA_PATH,
     VERDICTS,
+    CaseRecord,
+    Result,
+    RunDocument,
+    Verdict,
     aggregate,
     build_document,
     exit_status,
@@ -45,8 +49,8 @@ clause = "clause s"
 """
 
 
-def record(case: str, variant: str, verdict: str, **extra: Any) -> dict[str, Any]:
-    """One plugin record."""
+def record(case: str, variant: str, verdict: str, **extra: Any) -> CaseRecord:
+    """One plugin record (built from its JSON, as the plugin's report carries it)."""
     family = case.partition("/")[0]
     base: dict[str, Any] = {
         "case": case,
@@ -73,11 +77,11 @@ def record(case: str, variant: str, verdict: str, **extra: Any) -> dict[str, Any
         },
     }
     base.update(extra)
-    return base
+    return CaseRecord.from_json(base)
 
 
 def document(
-    records: list[dict[str, Any]],
+    records: list[CaseRecord],
     *,
     manifests: Path | None = None,
     variants: tuple[str, ...] = ("alpha", "beta"),
@@ -86,7 +90,7 @@ def document(
     versions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A run document of ``records`` on ``variants``."""
-    ids = list(dict.fromkeys(r["case"] for r in records))
+    ids = list(dict.fromkeys(r.case for r in records))
     return build_document(
         records,
         run={
@@ -181,7 +185,7 @@ def every_verdict(manifests: Path) -> dict[str, Any]:
         record("jobs/f", a, "harness-error", message="ServerStartError: alpha: exited"),
     ]
     records += [
-        record(r["case"], "beta", "not-applicable" if r["case"] == "push/e" else "pass")
+        record(r.case, "beta", "not-applicable" if r.case == "push/e" else "pass")
         for r in records
     ]
     return document(records, manifests=manifests)
@@ -215,13 +219,13 @@ def test_every_verdict_is_counted_on_its_own(every_verdict: dict[str, Any]) -> N
     ],
 )
 def test_exit_status(verdicts: list[str], pytest_status: int, code: int, why: str) -> None:
-    results = [record(f"streaming/{i}", "alpha", v) for i, v in enumerate(verdicts)]
+    results = aggregate(record(f"streaming/{i}", "alpha", v) for i, v in enumerate(verdicts))
     assert exit_status(results, pytest_status=pytest_status)[0] == code
     assert why in exit_status(results, pytest_status=pytest_status)[1]
 
 
 def test_a_server_that_did_not_stop_gracefully_fails_the_run() -> None:
-    results = [record("streaming/a", "alpha", "pass")]
+    results = aggregate([record("streaming/a", "alpha", "pass")])
     variants = [{"name": "alpha", "stop": {"graceful": False, "exit_code": -9}}]
     code, why = exit_status(results, pytest_status=1, variants=variants)
     assert (code, why) == (1, "not as expected: alpha did not stop gracefully")
@@ -230,7 +234,7 @@ def test_a_server_that_did_not_stop_gracefully_fails_the_run() -> None:
 def test_a_collection_error_is_a_harness_failure() -> None:
     errors = [{"kind": "collection", "where": "x.py", "message": "ImportError: no\nmore"}]
     code, why = exit_status(
-        [record("streaming/a", "alpha", "pass")], pytest_status=2, errors=errors
+        aggregate([record("streaming/a", "alpha", "pass")]), pytest_status=2, errors=errors
     )
     assert (code, why) == (2, "the harness failed: ImportError: no")
 
@@ -241,12 +245,29 @@ def test_verify_runs_sum_up_to_the_worst_verdict_and_a_flake_rate() -> None:
         for i, verdict in enumerate(["pass", "fail", "pass"], start=1)
     ]
     (result,) = aggregate(runs)
-    assert result["verdict"] == "fail"
-    assert result["runs"] == 3
-    assert result["verdicts"] == {"pass": 2, "fail": 1}
-    assert result["flake_rate"] == pytest.approx(1 / 3, abs=1e-3)
-    assert result["duration"] == pytest.approx(2.0)
+    assert result.verdict is Verdict.FAIL
+    assert result.runs == 3
+    assert result.verdicts == {Verdict.PASS: 2, Verdict.FAIL: 1}
+    assert result.flake_rate == pytest.approx(1 / 3, abs=1e-3)
+    assert result.duration == pytest.approx(2.0)
+    assert result.to_json()["verdicts"] == {"pass": 2, "fail": 1}
     assert document(runs)["summary"]["flaky"]["alpha"] == 1
+
+
+def test_records_and_results_round_trip_through_their_json(every_verdict: dict[str, Any]) -> None:
+    """The typed records are the document's format: to_json(from_json(x)) is x."""
+    for data in every_verdict["results"]:
+        result = Result.from_json(data)
+        assert result.to_json() == data
+        assert list(result.to_json()) == list(data)  # the key order of the file, too
+    view = RunDocument.from_json(every_verdict)
+    assert view.to_json() == json.loads(json.dumps(every_verdict))
+    assert {r.verdict for r in view.results} == set(VERDICTS)
+    xfail = next(r for r in view.results if r.verdict is Verdict.EXPECTED_FAILURE)
+    assert xfail.expectation is not None and xfail.expectation.reason == "it says 200"
+    assert xfail.evidence is not None and xfail.evidence.server_log == ("GET / 200",)
+    one = record("streaming/a", "alpha", "fail", message="AssertionError: x")
+    assert CaseRecord.from_json(json.loads(json.dumps(one.to_json()))) == one
 
 
 # -- the schema ----------------------------------------------------------------------------
