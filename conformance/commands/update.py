@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from ..report.model import Result
 from . import CommandError, load_document
 
 __all__ = ["UPDATE_DIRECTORY", "update", "update_directory"]
@@ -74,12 +74,12 @@ def update(args: argparse.Namespace) -> int:
     return 0
 
 
-def ask(variant: str, result: Mapping[str, Any]) -> tuple[str, str | None]:
-    message = (result.get("message") or "").strip().splitlines()
-    print(f"\n{variant}: {result['case']} ({result['verdict']}) needs a manifest entry")
+def ask(variant: str, result: Result) -> tuple[str, str | None]:
+    message = (result.message or "").strip().splitlines()
+    print(f"\n{variant}: {result.case} ({result.verdict}) needs a manifest entry")
     if message:
         print(f"  failure: {message[0][:300]}")
-    print(f"  clause:  {result.get('clause', '')}")
+    print(f"  clause:  {result.clause}")
     try:
         reason = input("reason (what the server does; empty to leave it out): ").strip()
         bug = (

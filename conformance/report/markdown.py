@@ -12,12 +12,12 @@ it). Last, every case with its grade and the clause it checks.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from .compare import Comparison, compare
-from .model import LABELS, MEANINGS, VERDICTS, Verdict, slug
+from .model import LABELS, MEANINGS, VERDICTS, ExpectationRef, Result, RunDocument, Verdict, slug
 
 __all__ = ["render", "render_comparison"]
 
@@ -33,13 +33,13 @@ _SYMBOLS: Final = {
 
 
 def manifest_link(
-    expectation: Mapping[str, Any] | None, here: Path | None, manifest_url: str | None
+    expectation: ExpectationRef | None, here: Path | None, manifest_url: str | None
 ) -> str | None:
     """The link to a manifest entry: ``manifest_url`` + file name, or a relative path."""
-    if not expectation or not expectation.get("manifest"):
+    if expectation is None or not expectation.manifest:
         return None
-    path = Path(expectation["manifest"])
-    line = expectation.get("line")
+    path = Path(expectation.manifest)
+    line = expectation.line
     anchor = f"#L{line}" if line else ""
     if manifest_url:
         return f"{manifest_url.rstrip('/')}/{path.name}{anchor}"
@@ -68,12 +68,13 @@ def render(
         title: the heading.
     """
     run = document["run"]
+    view = RunDocument.from_json(document)
     variants = [v["name"] for v in document["variants"]]
-    cells = {(r["variant"], r["case"]): r for r in document["results"]}
+    cells = {(r.variant, r.case): r for r in view.results}
     out = [f"# {title}", ""]
     out += _run_lines(run, document)
     if old is not None:
-        out += ["", *render_comparison(compare(old, document), level=2)]
+        out += ["", *render_comparison(compare(RunDocument.from_json(old), view), level=2)]
     out += ["", "## Summary", "", *_summary(document), ""]
     out += [
         "Legend: "
@@ -96,7 +97,7 @@ def render(
                 result = cells.get((variant, case["id"]))
                 row.append(_cell(result, here, manifest_url, html_name))
             out.append("| " + " | ".join(row) + " |")
-    out += _explanations(document, here, manifest_url, html_name)
+    out += _explanations(view.results, here, manifest_url, html_name)
     out += _cases(document)
     return "\n".join(out) + "\n"
 
@@ -166,7 +167,7 @@ def _summary(document: Mapping[str, Any]) -> list[str]:
 
 
 def _cell(
-    result: Mapping[str, Any] | None,
+    result: Result | None,
     here: Path | None,
     manifest_url: str | None,
     html_name: str | None,
@@ -174,13 +175,13 @@ def _cell(
     """A matrix cell: ✅ for a pass; otherwise the verdict, linked to its explanation."""
     if result is None:
         return "—"
-    verdict = Verdict(result["verdict"])
+    verdict = result.verdict
     text = f"{_SYMBOLS[verdict]} {LABELS[verdict]}"
-    if result.get("flake_rate"):
-        text += f" ({result['flake_rate']:.0%} flaky)"
+    if result.flake_rate:
+        text += f" ({result.flake_rate:.0%} flaky)"
     if verdict is Verdict.PASS:
-        return _SYMBOLS[verdict] if not result.get("flake_rate") else text
-    link = manifest_link(result.get("expectation"), here, manifest_url)
+        return _SYMBOLS[verdict] if not result.flake_rate else text
+    link = manifest_link(result.expectation, here, manifest_url)
     if link is None:
         section = "not-applicable" if verdict is Verdict.NOT_APPLICABLE else "unexpected-results"
         link = f"#{section}"
@@ -188,51 +189,47 @@ def _cell(
 
 
 def _explanations(
-    document: Mapping[str, Any],
+    results: Sequence[Result],
     here: Path | None,
     manifest_url: str | None,
     html_name: str | None,
 ) -> list[str]:
     out: list[str] = []
-    expected = [r for r in document["results"] if r.get("expectation")]
+    expected = [(r, r.expectation) for r in results if r.expectation is not None]
     if expected:
         out += ["", "## Known deviations", ""]
         out += ["Manifest entries that this run checked (reason, clause, bug):", ""]
-        for r in expected:
-            e = r["expectation"]
+        for r, e in expected:
             link = manifest_link(e, here, manifest_url)
-            bug = f"; {_escape(e['bug'])}" if e.get("bug") else ""
+            bug = f"; {_escape(e.bug)}" if e.bug else ""
             out.append(
-                f"- **{r['variant']}** `{r['case']}` ({LABELS[Verdict(r['verdict'])]}): "
-                f"{_escape(e['reason'])} — {_escape(e['clause'])}{bug} ([manifest]({link}))"
+                f"- **{r.variant}** `{r.case}` ({LABELS[r.verdict]}): "
+                f"{_escape(e.reason)} — {_escape(e.clause)}{bug} ([manifest]({link}))"
             )
-    skipped = [r for r in document["results"] if r["verdict"] == Verdict.NOT_APPLICABLE]
+    skipped = [r for r in results if r.verdict is Verdict.NOT_APPLICABLE]
     if skipped:
         out += ["", "## Not applicable", ""]
         reasons: dict[str, list[str]] = {}
         for r in skipped:
-            reasons.setdefault(r.get("message") or "not applicable", []).append(r["case"])
+            reasons.setdefault(r.message or "not applicable", []).append(r.case)
         for reason, cases in reasons.items():
             out.append(f"- {_escape(reason)}: " + ", ".join(f"`{c}`" for c in cases))
     bad = [
         r
-        for r in document["results"]
-        if r["verdict"] not in (Verdict.PASS, Verdict.EXPECTED_FAILURE, Verdict.NOT_APPLICABLE)
+        for r in results
+        if r.verdict not in (Verdict.PASS, Verdict.EXPECTED_FAILURE, Verdict.NOT_APPLICABLE)
     ]
     if bad:
         out += ["", "## Unexpected results", ""]
         for r in bad:
-            message = (r.get("message") or "").strip().splitlines()
+            message = (r.message or "").strip().splitlines()
             first = _escape(message[0][:300]) if message else ""
             evidence = (
-                f" ([evidence]({html_name}#r-{slug(r['variant'], r['case'])}))" if html_name else ""
+                f" ([evidence]({html_name}#r-{slug(r.variant, r.case)}))" if html_name else ""
             )
-            out.append(
-                f"- **{r['variant']}** `{r['case']}`: {LABELS[Verdict(r['verdict'])]} — "
-                f"{first}{evidence}"
-            )
-            if r.get("reproduce"):
-                out.append(f"  reproduce: `{r['reproduce']}`")
+            out.append(f"- **{r.variant}** `{r.case}`: {LABELS[r.verdict]} — {first}{evidence}")
+            if r.reproduce:
+                out.append(f"  reproduce: `{r.reproduce}`")
     return out
 
 

@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from ..cases import FAMILIES
 from ..expectations import Expectation, load
-from .model import Verdict
+from .model import Result, Verdict
 
 __all__ = ["Action", "Entry", "Plan", "derive_match", "plan", "render_toml", "write"]
 
@@ -97,7 +97,7 @@ class Plan:
 
 
 #: Asked for the reason (and the bug) of a new entry: ``(variant, result) -> (reason, bug)``.
-Ask = Callable[[str, Mapping[str, Any]], tuple[str, str | None]]
+Ask = Callable[[str, Result], tuple[str, str | None]]
 
 
 def derive_match(failure: str) -> str:
@@ -137,25 +137,26 @@ def plan(
     reasons = reasons or {}
     result = Plan()
     clauses = {c["id"]: c["clause"] for c in document["cases"]}
+    results = [Result.from_json(r) for r in document["results"]]
     for variant in (v["name"] for v in document["variants"]):
         path = directory / f"{variant}.toml"
         existing = {e.case: Entry.of(e) for e in load(path).values()} if path.is_file() else {}
         result.previous[variant] = list(existing.values())
         entries = dict(existing)
-        for r in (r for r in document["results"] if r["variant"] == variant):
-            action = _decide(r, entries.get(r["case"]), clauses, reasons, reason, bug, ask)
+        for r in (r for r in results if r.variant == variant):
+            action = _decide(r, entries.get(r.case), clauses, reasons, reason, bug, ask)
             result.actions.append(action)
             if action.kind == "remove":
-                entries.pop(r["case"], None)
+                entries.pop(r.case, None)
             elif action.kind in ("add", "rematch") and action.entry is not None:
-                entries[r["case"]] = action.entry
+                entries[r.case] = action.entry
         result.entries[variant] = _grouped(list(entries.values()))
         result.previous[variant] = _grouped(result.previous[variant])
     return result
 
 
 def _decide(
-    r: Mapping[str, Any],
+    r: Result,
     entry: Entry | None,
     clauses: Mapping[str, str],
     reasons: Mapping[str, str],
@@ -163,17 +164,18 @@ def _decide(
     bug: str | None,
     ask: Ask | None,
 ) -> Action:
-    variant, case = r["variant"], r["case"]
-    verdict = Verdict(r["verdict"])
-    if r.get("flake_rate"):
-        return Action(variant, case, "keep", f"flaky ({r['verdicts']}): not judged", entry)
+    variant, case = r.variant, r.case
+    verdict = r.verdict
+    if r.flake_rate:
+        counts = {str(v): n for v, n in r.verdicts.items()}
+        return Action(variant, case, "keep", f"flaky ({counts}): not judged", entry)
     if verdict in (Verdict.PASS, Verdict.UNEXPECTED_PASS):
         if entry is None:
             return Action(variant, case, "keep", "passes", None)
         return Action(variant, case, "remove", "passes: the entry was stale", entry)
     if verdict in (Verdict.NOT_APPLICABLE, Verdict.ERROR, Verdict.EXPECTED_FAILURE):
         return Action(variant, case, "keep", f"{verdict}", entry)
-    message = r.get("message") or str(verdict)
+    message = r.message or str(verdict)
     if entry is not None:
         if re.search(entry.match, message, re.DOTALL):
             return Action(variant, case, "keep", "fails as recorded", entry)
@@ -191,7 +193,7 @@ def _decide(
         given, given_bug = ask(variant, r)
     if not given or not given.strip():
         return Action(variant, case, "pending", f"new {verdict} without a reason: {message[:200]}")
-    clause = clauses.get(case) or r.get("clause") or ""
+    clause = clauses.get(case) or r.clause or ""
     new = Entry(case, derive_match(message), given.strip(), clause, given_bug or None)
     return Action(variant, case, "add", f"new {verdict}: {message[:200]}", new)
 

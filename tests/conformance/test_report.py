@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +184,7 @@ def every_verdict(manifests: Path) -> dict[str, Any]:
         record("jobs/f", a, "harness-error", message="ServerStartError: alpha: exited"),
     ]
     records += [
-        record(r.case, "beta", "not-applicable" if r.case == "push/e" else "pass")
-        for r in records
+        record(r.case, "beta", "not-applicable" if r.case == "push/e" else "pass") for r in records
     ]
     return document(records, manifests=manifests)
 
@@ -264,8 +262,10 @@ def test_records_and_results_round_trip_through_their_json(every_verdict: dict[s
     assert view.to_json() == json.loads(json.dumps(every_verdict))
     assert {r.verdict for r in view.results} == set(VERDICTS)
     xfail = next(r for r in view.results if r.verdict is Verdict.EXPECTED_FAILURE)
-    assert xfail.expectation is not None and xfail.expectation.reason == "it says 200"
-    assert xfail.evidence is not None and xfail.evidence.server_log == ("GET / 200",)
+    assert xfail.expectation is not None
+    assert xfail.expectation.reason == "it says 200"
+    assert xfail.evidence is not None
+    assert xfail.evidence.server_log == ("GET / 200",)
     one = record("streaming/a", "alpha", "fail", message="AssertionError: x")
     assert CaseRecord.from_json(json.loads(json.dumps(one.to_json()))) == one
 
@@ -523,8 +523,8 @@ def test_update_asks_and_uses_a_general_reason_and_bug(manifests: Path) -> None:
     )
     asked: list[str] = []
 
-    def ask(variant: str, result: Mapping[str, Any]) -> tuple[str, str | None]:
-        asked.append(f"{variant} {result['case']}")
+    def ask(variant: str, result: Result) -> tuple[str, str | None]:
+        asked.append(f"{variant} {result.case}")
         return "it never answers", "B9"
 
     plan = update.plan(run, manifests, ask=ask)
