@@ -10,7 +10,6 @@ run.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ import pytest
 from .parallel import Shard
 
 if TYPE_CHECKING:
-    from .report.model import Result
+    from .report.model import CaseRecord, Result
 
 __all__ = ["Progress"]
 
@@ -86,24 +85,26 @@ class Progress:
             self._refresh()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from .report.model import CaseRecord
+        from .session import RECORD
+
         for name, value in report.user_properties:
-            if name != "conformance" or report.when == "teardown":
+            if name != RECORD or report.when == "teardown" or not isinstance(value, dict):
                 continue
-            record = json.loads(str(value))
             if (report.nodeid, report.when) in getattr(self, "_seen", set()):
                 continue
-            self._note(report, record)
+            self._note(report, CaseRecord.from_json(value))
 
-    def _note(self, report: pytest.TestReport, record: dict[str, Any]) -> None:
+    def _note(self, report: pytest.TestReport, record: CaseRecord) -> None:
         seen: set[tuple[str, str]] = getattr(self, "_seen", set())
         seen.add((report.nodeid, report.when))
         self._seen = seen
         self.note(
-            record["variant"],
-            record["case"],
-            record["verdict"],
-            record["duration"],
-            record.get("iteration", 1),
+            record.variant,
+            record.case,
+            str(record.verdict),
+            record.duration,
+            record.iteration,
         )
 
     # the shards of a concurrent run report here (conformance.parallel)
