@@ -592,7 +592,7 @@ def test_list_selects_like_run(tmp_path: Path) -> None:
         for line in lines
     )
     as_json = cli(
-        tmp_path, "list", "--case", "streaming/chunks-flushed", "--json", "--server", "daphne"
+        tmp_path, "list", "--case", "streaming/chunks-flushed", "--json", "--server", "=daphne"
     )
     (case,) = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert case["id"] == "streaming/chunks-flushed"
