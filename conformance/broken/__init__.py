@@ -37,18 +37,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Final
 
-from .apps import EARLY_DELAY, early_jobs_app
-
 __all__ = [
     "DEFAULT_VARIANT",
-    "EARLY_DELAY",
     "Break",
     "Configured",
     "Legal",
     "Proxy",
     "catalogue",
     "configured_variants",
-    "early_jobs_app",
     "legal_variations",
 ]
 
@@ -121,8 +117,9 @@ class Legal:
             cases may be listed; the proof refuses others.
         spares: families (or case ids) the proof does not run under it: families whose
             cases it cannot change (``websocket`` for middleware that only touches HTTP
-            scopes), cases that cannot be judged through it (a proxy: the server's own
-            address is not the one the client connected to).
+            scopes; implied for apps made by :func:`conformance.broken.apps.around`),
+            cases that cannot be judged through it (a proxy: the server's own address is
+            not the one the client connected to).
     """
 
     name: str

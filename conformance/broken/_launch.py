@@ -10,6 +10,12 @@ Usage (the command of a ``--server`` template; see :mod:`conformance.broken._run
 (``--certfile`` and ``--keyfile`` too for TLS variants.) ``VARIANT`` is a built-in variant or
 a :class:`~conformance.broken.Configured` one; a break or legal variation names its own.
 
+The runner gives the *resolved* form instead (:func:`resolved_args`), which needs no look-up
+in the catalogue and so starts faster::
+
+    python -m conformance.broken._launch --variant BUILT-IN [--server-option=ARG]...
+        [--wrap APP] [--proxy PROXY] [--stack APP,APP...] --host H --port P --app APP
+
 * An ASGI entry (and ``clean``) *becomes* the real server: this process execs its command
   line with the entry's app wrapping ``APP`` (``clean``: ``APP`` alone), so signals, exit
   code and process group are the server's own.
@@ -40,7 +46,7 @@ from .apps import INNER_APP, STACK
 #: The app of a stack of legal variations.
 STACKED = "conformance.broken.apps:stacked"
 
-__all__ = ["Entry", "main", "resolve_entry", "resolve_variant"]
+__all__ = ["Entry", "main", "resolve_entry", "resolve_variant", "resolved_args"]
 
 
 def resolve_variant(name: str) -> tuple[ServerSpec, tuple[str, ...]]:
@@ -137,21 +143,33 @@ async def _front(argv: list[str], proxy: Proxy, host: str, port: int, inner: int
 def main(args: Sequence[str] | None = None) -> int:
     """Start the entry; return an exit code (only a wire entry returns at all)."""
     parser = argparse.ArgumentParser(prog="python -m conformance.broken._launch")
-    parser.add_argument("kind", choices=["clean", "break", "legal"])
-    parser.add_argument("name")
+    parser.add_argument("entry", nargs="*", metavar="KIND NAME", help="clean|break|legal NAME")
+    parser.add_argument("--variant", help="the built-in variant (resolved form)")
+    parser.add_argument("--server-option", action="append", default=[], metavar="ARG")
+    parser.add_argument("--wrap", help="the app to run instead, wrapping --app")
+    parser.add_argument("--proxy", help="the proxy to put in front")
+    parser.add_argument("--stack", default="", help="the apps apps:stacked stacks (commas)")
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--app", required=True)
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
     options = parser.parse_args(args)
-    entry = resolve_entry(options.kind, options.name)
-    spec, extra = resolve_variant(entry.variant)
+    if options.entry:
+        kind, name = options.entry
+        entry = resolve_entry(kind, name)
+        spec, extra = resolve_variant(entry.variant)
+    elif options.variant:
+        stack = tuple(filter(None, options.stack.split(",")))
+        entry = Entry(options.variant, options.wrap, options.proxy, stack)
+        spec, extra = get(options.variant), tuple(options.server_option)
+    else:
+        parser.error("give KIND NAME, or --variant")
     app = entry.app or options.app
     inner = options.port
     if entry.proxy is not None:
         if spec.tls:
-            raise SystemExit(f"{options.name}: a wire entry needs a cleartext variant")
+            raise SystemExit(f"{spec.name}: a wire entry needs a cleartext variant")
         inner = free_port()
     context = LaunchContext(
         options.host, inner, app, certfile=options.certfile, keyfile=options.keyfile
@@ -164,6 +182,19 @@ def main(args: Sequence[str] | None = None) -> int:
             env[STACK] = ",".join(entry.stack)
         os.execve(argv[0], argv, env)
     return asyncio.run(_front(argv, _import(entry.proxy), options.host, options.port, inner))
+
+
+def resolved_args(entry: Entry) -> list[str]:
+    """The resolved form of ``entry``'s launcher arguments (no catalogue lookup at launch)."""
+    spec, extra = resolve_variant(entry.variant)
+    words = ["--variant", spec.name, *(f"--server-option={option}" for option in extra)]
+    if entry.app is not None:
+        words += ["--wrap", entry.app]
+    if entry.proxy is not None:
+        words += ["--proxy", entry.proxy]
+    if entry.stack:
+        words += ["--stack", ",".join(entry.stack)]
+    return words
 
 
 if __name__ == "__main__":

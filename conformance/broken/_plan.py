@@ -18,6 +18,7 @@ deadlines (:data:`BREAK_FACTOR`): their failing cases wait them out.
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -26,7 +27,7 @@ from servers import Capability, ServerSpec, available
 
 from ..cases import Case
 from . import Break, Legal, configured_variants
-from ._launch import resolve_variant
+from ._launch import resolve_entry, resolve_variant, resolved_args
 from .apps import stackable
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "targets",
 ]
 
+#: The family of WebSocket cases, which no HTTP middleware can change.
+WEBSOCKET: Final = "websocket"
 #: The timeout factor of batches of breaks (``ASGI_CONFORMANCE_TIMEOUT_FACTOR``).
 BREAK_FACTOR: Final = 0.6
 #: The deadline of one case in a batch of breaks (``--case-timeout``), and in others.
@@ -48,7 +51,7 @@ CASE_TIMEOUT: Final = 60.0
 #: Estimated seconds: per server start, per passing case, per case that waits out a deadline.
 _START, _CASE, _CATCH = 1.0, 0.4, 3.0
 #: About how long one batch should take (seconds): long enough to pay for pytest's start.
-_BATCH: Final = 30.0
+_BATCH: Final = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +88,13 @@ class Target:
 
     def server_option(self) -> str:
         """The ``--server`` command template that starts it."""
-        entry = "+".join(self.members) or self.name
-        command = (
-            f"{{python}} -m conformance.broken._launch {self.kind} {entry} "
-            "--host {host} --port {port} --app {app}"
+        entry = resolve_entry(self.kind, "+".join(self.members) or self.name)
+        command = " ".join(
+            [
+                "{python} -m conformance.broken._launch",
+                *(shlex.quote(word) for word in resolved_args(entry)),
+                "--host {host} --port {port} --app {app}",
+            ]
         )
         if self.spec.tls:
             command += " --certfile {certfile} --keyfile {keyfile}"
@@ -187,14 +193,23 @@ def stacks(legal: Sequence[Legal]) -> list[tuple[Legal, ...]]:
     return [tuple(group) for group in groups.values()] + alone
 
 
+def _spares(variation: Legal) -> set[str]:
+    """What ``variation`` spares: its own list, and WebSocket for an HTTP-only middleware."""
+    spared = set(variation.spares)
+    if variation.app is not None and stackable(variation.app):
+        spared.add(WEBSOCKET)  # apps.around() passes every non-HTTP scope through untouched
+    return spared
+
+
 def _legal_targets(legal: Sequence[Legal], registry: dict[str, Case], stack: bool) -> list[Target]:
     found = []
     groups = stacks(legal) if stack else [(variation,) for variation in legal]
     for number, group in enumerate(groups, 1):
         spec = resolve_variant(group[0].variant)[0]
         every = {c.family for c in registry.values()}
-        families = set().union(*(every - variation.spares for variation in group))
-        spared = set.intersection(*(set(variation.spares) for variation in group))
+        spares = [_spares(variation) for variation in group]
+        families = set().union(*(every - spared for spared in spares))
+        spared = set.intersection(*spares)
         cases = tuple(c for c in _family_cases(families, spec, registry) if c not in spared)
         if len(group) == 1:
             found.append(Target("legal", group[0].name, group[0].variant, spec, cases))

@@ -17,13 +17,10 @@ test. A break that means to break lifespan or WebSocket writes its own app.
 A break wraps the app the server was asked to run (:func:`inner_app`: the launcher names it
 in :data:`INNER_APP`), so a case that launches a server of its own with another app gets that
 app, broken the same way.
-
-:func:`early_jobs_app` (the jobs family's first break) lives here for its family module.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import os
 from collections.abc import Awaitable, Callable
@@ -31,27 +28,20 @@ from typing import Final
 
 from reference_app.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..contract import app as contract_app
-
 __all__ = [
     "CONTRACT_APP",
-    "EARLY_DELAY",
     "INNER_APP",
     "INSTRUMENT",
     "STACK",
     "Around",
     "Layer",
     "around",
-    "early_jobs_app",
     "inner_app",
     "is_final_body",
     "stackable",
     "stacked",
     "under_test",
 ]
-
-#: How long :func:`early_jobs_app` withholds the final body message (seconds).
-EARLY_DELAY: Final = 1.0
 
 #: The environment variable naming (as an import string) the app a break wraps; the launcher
 #: sets it to the app the server was asked to run.
@@ -86,10 +76,7 @@ def _load(target: str) -> object:
 
 def inner_app() -> ASGIApp:
     """The app breaks wrap: the one :data:`INNER_APP` names, else the contract app."""
-    target = os.environ.get(INNER_APP, "")
-    if not target or target == CONTRACT_APP:
-        return contract_app
-    app: ASGIApp = _load(target)  # type: ignore[assignment]
+    app: ASGIApp = _load(os.environ.get(INNER_APP) or CONTRACT_APP)  # type: ignore[assignment]
     return app
 
 
@@ -148,29 +135,3 @@ STACK: Final = "ASGI_CONFORMANCE_STACK"
 #: The layers of the apps listed in :data:`STACK`, one around the next, around
 #: :func:`inner_app`: a server taking several freedoms at once.
 stacked: ASGIApp = _stacked
-
-
-async def _early_jobs(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-    late: list[asyncio.Task[None]] = []
-
-    async def deliver_later(message: Message) -> None:
-        await asyncio.sleep(EARLY_DELAY)
-        await send(message)
-
-    async def early_send(message: Message) -> None:
-        if is_final_body(message):
-            late.append(asyncio.create_task(deliver_later(message)))
-            return
-        await send(message)
-
-    try:
-        await app(scope, receive, early_send)
-    finally:
-        if late:
-            await asyncio.gather(*late)
-
-
-#: Acknowledges the final body ``send()`` at once but hands it to the server
-#: :data:`EARLY_DELAY` seconds later, in a task it awaits before returning: the app's
-#: background jobs run before the response has ended.
-early_jobs_app = around(_early_jobs)

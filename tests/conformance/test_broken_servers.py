@@ -91,7 +91,16 @@ def test_targets_run_the_claimed_families_and_batches_keep_breaks_apart() -> Non
     assert legal_cases
     assert not any(case.startswith("body/") for case in legal_cases)
     packed = batches(found, 2)
-    assert sorted(t.id for b in packed for t in b.targets) == sorted(by_id)
+    ran: dict[str, list[str]] = {}
+    for batch in packed:
+        ids = [t.id for t in batch.targets]
+        assert len(ids) == len(set(ids)), "a batch starts one target twice"
+        for piece in batch.targets:
+            ran.setdefault(piece.id, []).extend(piece.cases)
+    assert {key: sorted(cases) for key, cases in ran.items()} == {
+        key: sorted(target.cases) for key, target in by_id.items()
+    }
+    assert len(packed) > 2, "the long clean and legal targets were not cut into pieces"
     for batch in packed:
         kinds = {t.kind == "break" for t in batch.targets}
         assert len(kinds) == 1, "a batch mixes breaks with clean runs"
