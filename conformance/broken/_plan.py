@@ -27,7 +27,7 @@ from servers import Capability, ServerSpec, available
 
 from ..cases import Case
 from . import Break, Legal, configured_variants
-from ._launch import resolve_entry, resolve_variant, resolved_args
+from ._launch import STACKED, Entry, resolve_variant, resolved_args
 from .apps import stackable
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "applicable",
     "batches",
     "installed_variants",
+    "legal_target",
     "stacks",
     "targets",
 ]
@@ -66,6 +67,7 @@ class Target:
         cases: the case ids to run.
         claims: how many of them are expected to fail (for the time estimate).
         members: the legal variations of a stack (``name`` is then ``stack-N``).
+        entry: what the launcher starts (default: the variant as it is).
     """
 
     kind: str
@@ -75,6 +77,7 @@ class Target:
     cases: tuple[str, ...]
     claims: int = 0
     members: tuple[str, ...] = ()
+    entry: Entry | None = None
 
     @property
     def id(self) -> str:
@@ -88,7 +91,7 @@ class Target:
 
     def server_option(self) -> str:
         """The ``--server`` command template that starts it."""
-        entry = resolve_entry(self.kind, "+".join(self.members) or self.name)
+        entry = self.entry or Entry(self.variant, None, None)
         command = " ".join(
             [
                 "{python} -m conformance.broken._launch",
@@ -164,7 +167,8 @@ def targets(
         if not exact:
             cases = tuple(case for case in cases if case in entry.catches)
         claims = len(entry.catches & set(cases))
-        found.append(Target("break", entry.name, entry.variant, spec, cases, claims))
+        launch = Entry(entry.variant, entry.app, entry.proxy)
+        found.append(Target("break", entry.name, entry.variant, spec, cases, claims, entry=launch))
     found += _legal_targets([v for v in legal if v.variant in variants], registry, stack)
     clean: dict[str, set[str]] = {}
     for target in found:
@@ -193,6 +197,21 @@ def stacks(legal: Sequence[Legal]) -> list[tuple[Legal, ...]]:
     return [tuple(group) for group in groups.values()] + alone
 
 
+def legal_target(
+    group: Sequence[Legal], spec: ServerSpec, cases: tuple[str, ...], number: int = 1
+) -> Target:
+    """The target running ``group`` (one variation, or a stack of them) on ``cases``."""
+    first = group[0]
+    if len(group) == 1:
+        entry = Entry(first.variant, first.app, first.proxy)
+        return Target("legal", first.name, first.variant, spec, cases, entry=entry)
+    apps = tuple(v.app for v in group if v.app is not None)
+    entry = Entry(first.variant, STACKED, None, apps)
+    members = tuple(v.name for v in group)
+    name = f"stack-{number}"
+    return Target("legal", name, first.variant, spec, cases, members=members, entry=entry)
+
+
 def _spares(variation: Legal) -> set[str]:
     """What ``variation`` spares: its own list, and WebSocket for an HTTP-only middleware."""
     spared = set(variation.spares)
@@ -211,12 +230,7 @@ def _legal_targets(legal: Sequence[Legal], registry: dict[str, Case], stack: boo
         families = set().union(*(every - spared for spared in spares))
         spared = set.intersection(*spares)
         cases = tuple(c for c in _family_cases(families, spec, registry) if c not in spared)
-        if len(group) == 1:
-            found.append(Target("legal", group[0].name, group[0].variant, spec, cases))
-        else:
-            members = tuple(v.name for v in group)
-            name = f"stack-{number}"
-            found.append(Target("legal", name, group[0].variant, spec, cases, members=members))
+        found.append(legal_target(group, spec, cases, number))
     return found
 
 

@@ -44,7 +44,16 @@ from typing import Final
 from ..cases import FAMILIES, REGISTRY, Case, Grade
 from ..report.model import CaseRecord, Verdict
 from . import Break, Legal, catalogue, legal_variations
-from ._plan import CASE_TIMEOUT, Batch, Target, applicable, batches, installed_variants, targets
+from ._plan import (
+    CASE_TIMEOUT,
+    Batch,
+    Target,
+    applicable,
+    batches,
+    installed_variants,
+    legal_target,
+    targets,
+)
 
 __all__ = [
     "CAUGHT",
@@ -281,7 +290,7 @@ def _diagnose(
         return problems
     known = {v.name: v for v in proof.legal}
     alone = [
-        Target("legal", member, stacks[sid].variant, stacks[sid].spec, tuple(sorted(cases)))
+        legal_target([known[member]], stacks[sid].spec, tuple(sorted(cases)))
         for sid, cases in failing.items()
         for member in stacks[sid].members
     ]

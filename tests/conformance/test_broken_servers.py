@@ -106,7 +106,10 @@ def test_targets_run_the_claimed_families_and_batches_keep_breaks_apart() -> Non
         assert len(kinds) == 1, "a batch mixes breaks with clean runs"
         assert batch.factor == (BREAK_FACTOR if kinds == {True} else 1.0)
     option = broken.server_option()
-    assert option.startswith("break.probe={python} -m conformance.broken._launch break probe ")
+    assert option.startswith(
+        "break.probe={python} -m conformance.broken._launch --variant uvicorn-h11 "
+        "--wrap conformance.contract:app "
+    )
     assert ";protocol=http/1.1" in option
 
 
