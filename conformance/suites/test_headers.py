@@ -464,10 +464,11 @@ async def _send_probe(server: RunningServer, token: str, probe: Probe) -> Outcom
         body = bytearray()
         try:
             response = await connection.response_head()
-            with contextlib.suppress(ConnectionError, TimeoutError):
+            with contextlib.suppress(ConnectionError, TimeoutError, h11.RemoteProtocolError):
                 while (chunk := await connection.body()) is not None:
                     body += chunk
-        except (ConnectionError, TimeoutError):
+        except (ConnectionError, TimeoutError, h11.RemoteProtocolError):
+            # h11 raises the latter for a connection closed before any response.
             return Outcome(probe.name, 0, None, connection.transcript.render())
         finally:
             if not writing.done():

@@ -771,7 +771,7 @@ async def test_a_request_without_a_body_is_one_empty_complete_body(server: Runni
     ``http.request`` follows it. Over HTTP/2 the HEADERS frame ends the stream (no DATA frame
     at all), as a browser's GET does: uvicorn's experimental HTTP/2 (zttp) never delivers an
     ``http.request`` for such a request, so an app that reads the body waits forever. Breaks:
-    ``extra-request-after-final``, ``empty-body-as-none``.
+    ``extra-request-after-final``, ``body-as-bytearray``.
     """
     await _body_case(server, Request(), b"")
 
@@ -786,7 +786,8 @@ async def test_a_content_length_body_ends_with_one_final_message(server: Running
     """A 10-byte body with Content-Length: its bytes, then exactly one ``more_body=False``.
 
     The messages add up to the ten bytes; the last, and only the last, has ``more_body``
-    False; no ``http.request`` comes after it. Break: ``extra-request-after-final``.
+    False; no ``http.request`` comes after it. Breaks: ``extra-request-after-final``,
+    ``body-as-bytearray``.
     """
     await _body_case(server, Request(method="POST", body=b"0123456789"), b"0123456789")
 
