@@ -9,7 +9,9 @@ Rules every proxy here keeps:
 
 * an end of stream is passed on as a half-close (``write_eof``), so a client that shuts down
   its sending side is seen as such by the server;
-* a reset is passed on as a reset: when a read fails, both connections are aborted;
+* a client's reset is passed on as a reset (both connections are aborted); a server's reset
+  ends the client's stream after every byte the server sent before it (a reset proxy would
+  drop them);
 * a connection that does not start with the HTTP/2 preface is relayed untouched by
   :func:`h2_relay` (the observation channel speaks HTTP/1.1 to every port);
 * backpressure is kept: each write is drained before the next read, and the proxy holds at
@@ -140,7 +142,23 @@ async def _connect(
     except BaseException:
         sock.close()
         raise
-    return await asyncio.open_connection(sock=sock, limit=_LIMIT)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_LIMIT, loop=loop)
+    protocol = _ResetEnds(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, sock=sock)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+class _ResetEnds(asyncio.StreamReaderProtocol):
+    """The server's side: a reset is an end of stream after the bytes received before it.
+
+    A stream reader that sees a reset raises at once, dropping what it holds (a 4xx sent just
+    before the server reset a connection it stopped reading, say); the client must get those
+    bytes, then the end of the stream.
+    """
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(None if isinstance(exc, ConnectionResetError) else exc)
 
 
 async def both(*coroutines: Awaitable[None]) -> None:
@@ -168,13 +186,23 @@ async def relay(
 ) -> None:
     """Copy ``reader`` to ``writer`` until the end of stream, then half-close ``writer``.
 
-    ``transform`` maps each read to the pieces to write (each drained before the next).
+    ``transform`` maps each read to the pieces to write (each drained before the next). Once
+    ``writer``'s peer is gone, the rest of ``reader`` is read and dropped (closing a socket
+    with unread data would reset it, losing what it still had to send).
     """
+    writing = True
     while data := await reader.read(_READ):
-        for piece in [data] if transform is None else transform(data):
-            writer.write(piece)
-            await writer.drain()
-    await half_close(writer)
+        writing = writing and not writer.transport.is_closing()
+        if not writing:
+            continue
+        try:
+            for piece in [data] if transform is None else transform(data):
+                writer.write(piece)
+                await writer.drain()
+        except ConnectionError:
+            writing = False
+    if writing:
+        await half_close(writer)
 
 
 async def transparent(
