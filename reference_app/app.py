@@ -364,6 +364,7 @@ class App:
         route: _Route | None = None
         params: dict[str, Any] = {}
         head = False
+        method = scope["method"]
         try:
             declares_length = _scan_headers(scope["headers"])
             lifespan = self.lifespan
@@ -377,13 +378,12 @@ class App:
             if found is None:
                 raise HTTPNotFound()
             route, params = found
-            method = scope["method"]
             responder = route.responders.get(method)
             if responder is None:
                 responder, head = self._fallback_responder(route, method)
             limit = route.max_body_size
-            if limit is _UNSET:
-                limit = req.max_body_size  # the app's, or what middleware made it
+            if limit is _UNSET:  # the app's, unless middleware changed it
+                limit = req.max_body_size if self._request_mw else self.max_body_size
             else:
                 req.max_body_size = limit
             if (
@@ -404,14 +404,26 @@ class App:
         except Exception as error:
             succeeded = False
             await self._handle_error(req, resp, error, params)
-        resource = route.resource if route is not None else None
-        for process_response in self._response_mw:
-            try:
-                await process_response(req, resp, resource, succeeded)
-            except Exception as error:
-                succeeded = False
-                await self._handle_error(req, resp, error, params)
-        await self._send(req, resp, send, head, succeeded)
+        if self._response_mw:
+            resource = route.resource if route is not None else None
+            succeeded = await self._process_response(req, resp, resource, params, succeeded)
+        head = head or method == "HEAD"
+        try:
+            outcome = await send_response(
+                resp,
+                send,
+                req,
+                head=head,
+                media_handlers=self.media_handlers,
+                sse_keepalive=self.sse_keepalive,
+            )
+        except Exception as error:
+            await self._send_failed(req, resp, send, head, error)
+            return
+        if resp.jobs:
+            self._start_jobs(resp, succeeded)
+        if outcome is DISCONNECTED:
+            logger.debug("client disconnected during %s %s", method, req.path)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a WebSocket connection; see :mod:`reference_app.websocket` for the states."""
@@ -473,48 +485,48 @@ class App:
             return options, False
         raise HTTPMethodNotAllowed(route.allow.split(", "))
 
-    async def _send(
-        self, req: Request, resp: Response, send: Send, head: bool, succeeded: bool
+    async def _process_response(
+        self,
+        req: Request,
+        resp: Response,
+        resource: object,
+        params: dict[str, Any],
+        succeeded: bool,
+    ) -> bool:
+        """Run the ``process_response`` middleware; return whether the request still succeeds."""
+        for process_response in self._response_mw:
+            try:
+                await process_response(req, resp, resource, succeeded)
+            except Exception as error:
+                succeeded = False
+                await self._handle_error(req, resp, error, params)
+        return succeeded
+
+    def _start_jobs(self, resp: Response, succeeded: bool) -> None:
+        if succeeded:
+            self.jobs.start(resp.jobs)
+        else:
+            logger.info("dropping %d background job(s): the responder failed", len(resp.jobs))
+
+    async def _send_failed(
+        self, req: Request, resp: Response, send: Send, head: bool, error: Exception
     ) -> None:
-        head = head or req.method == "HEAD"
-        try:
-            outcome = await send_response(
-                resp,
-                send,
-                req,
-                head=head,
-                media_handlers=self.media_handlers,
-                sse_keepalive=self.sse_keepalive,
-            )
-        except ResponseAborted:
+        """The response failed: aborted after its start, or could not even start."""
+        if isinstance(error, ResponseAborted):
             if resp.jobs:
                 logger.warning(
                     "dropping %d background job(s) of an aborted response", len(resp.jobs)
                 )
-            raise
-        except Exception as error:
-            # The response could not even start (e.g. media that does not serialize).
-            await close_body_sources(resp)
-            if resp.jobs:
-                logger.info("dropping %d background job(s): the response failed", len(resp.jobs))
-            fallback = Response(req)
-            await self._handle_error(req, fallback, error, {})
-            await send_response(
-                fallback,
-                send,
-                req,
-                head=head,
-                media_handlers=self.media_handlers,
-                sse_keepalive=None,
-            )
-            return
+            raise error
+        # The response could not even start (e.g. media that does not serialize).
+        await close_body_sources(resp)
         if resp.jobs:
-            if succeeded:
-                self.jobs.start(resp.jobs)
-            else:
-                logger.info("dropping %d background job(s): the responder failed", len(resp.jobs))
-        if outcome is DISCONNECTED:
-            logger.debug("client disconnected during %s %s", req.method, req.path)
+            logger.info("dropping %d background job(s): the response failed", len(resp.jobs))
+        fallback = Response(req)
+        await self._handle_error(req, fallback, error, {})
+        await send_response(
+            fallback, send, req, head=head, media_handlers=self.media_handlers, sse_keepalive=None
+        )
 
     async def _handle_error(
         self, req: Request, resp: Response, error: Exception, params: dict[str, Any]

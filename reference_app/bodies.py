@@ -211,7 +211,9 @@ class Chunks:
         # Our own generator first (it may hold a keep-alive task), then the app's object.
         if self._ours:
             await _aclose(self._iterable)
-        await close_source(self._source)
+        source = self._source
+        if type(source) is not AsyncGeneratorType or source.ag_frame is not None:
+            await close_source(source)  # (an async generator that has finished needs nothing)
 
 
 def _stream_chunks(stream: object) -> Chunks:

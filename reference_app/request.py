@@ -74,6 +74,7 @@ class Request:
         "_context",
         "_cookies",
         "_headers",
+        "_length",
         "_max_body_size",
         "_media",
         "_media_error",
@@ -98,6 +99,7 @@ class Request:
         self.media_handlers = media_handlers if media_handlers is not None else Handlers()
         self._context: Context | None = None  # made on first use
         self._headers: dict[str, str] | None = None
+        self._length: int | None = _UNSET  # the Content-Length, once parsed
         self._params: dict[str, str | list[str]] | None = None
         self._cookies: dict[str, str] | None = None
         self._stream: BoundedStream | None = None
@@ -242,10 +244,22 @@ class Request:
         """Return a header's value (case-insensitive name), or ``default``."""
         return self.headers.get(name.lower(), default)
 
+    def _field(self, name: bytes) -> str | None:
+        """The value :attr:`headers` has for ``name`` (lowercase), without building the dict."""
+        headers = self._headers
+        if headers is not None:
+            return headers.get(name.decode("latin-1"))
+        found: str | None = None
+        for raw_name, raw_value in self.scope["headers"]:
+            if raw_name == name or (len(raw_name) == len(name) and raw_name.lower() == name):
+                value = raw_value.decode("latin-1")
+                found = value if found is None else found + ", " + value
+        return found
+
     @property
     def content_type(self) -> str | None:
         """The Content-Type header, or None."""
-        return self.headers.get("content-type")
+        return self._field(b"content-type")
 
     @property
     def content_length(self) -> int | None:
@@ -254,8 +268,12 @@ class Request:
         Raises:
             HTTPInvalidHeader: (400) the value is not a non-negative integer (RFC 9110 §8.6).
         """
-        value = self.headers.get("content-length")
+        length = self._length
+        if length is not _UNSET:
+            return length
+        value = self._field(b"content-length")
         if value is None:
+            self._length = None
             return None
         value = value.strip()
         if not value.isascii() or not value.isdigit():
@@ -266,7 +284,8 @@ class Request:
             raise HTTPInvalidHeader(
                 "Content-Length", f"{value[:40]!r}... is not a length any body has"
             )
-        return int(value)
+        length = self._length = int(value)
+        return length
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -299,7 +318,10 @@ class Request:
 
     def get_param(self, name: str, default: str | None = None) -> str | None:
         """Return a query parameter's (last) value, or ``default``."""
-        value = self.params.get(name)
+        params = self._params
+        if params is None:
+            params = self._params = _parse_query(self.scope.get("query_string", b""))
+        value = params.get(name)
         if value is None:
             return default
         return value[-1] if isinstance(value, list) else value

@@ -167,7 +167,9 @@ class Response:
                 latin-1 encodable.
             TypeError: name or value is not a str.
         """
-        key = _check_header(name, value)
+        key = _CHECKED_NAMES.get(name) if type(name) is str else None
+        if key is None or type(value) is not str or not value.isascii() or not value.isprintable():
+            key = _check_header(name, value)  # (else: a known name, a printable ASCII value)
         if key == "set-cookie":
             self._set_cookies = [value]
         else:
@@ -237,16 +239,12 @@ class Response:
             drop_length: leave out the ``content-length`` the app set.
         """
         headers = self._headers
-        if not headers:
-            items = []
-        elif drop_length and "content-length" in headers:
-            items = [
-                (k.encode("latin-1"), v.encode("latin-1"))
-                for k, v in headers.items()
-                if k != "content-length"
-            ]
-        else:
-            items = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        items: list[tuple[bytes, bytes]] = []
+        if headers:  # (a loop: a comprehension is a function call of its own on Python 3.11)
+            skip = "content-length" if drop_length else None
+            for name, value in headers.items():
+                if name != skip:
+                    items.append((name.encode("latin-1"), value.encode("latin-1")))
         if self._set_cookies:
             items.extend((b"set-cookie", v.encode("latin-1")) for v in self._set_cookies)
         for pair in defaults:

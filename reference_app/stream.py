@@ -94,19 +94,19 @@ class BoundedStream:
 
     __slots__ = (
         "_buffer",
+        "_busy",
         "_disconnected",
         "_eof",
         "_error",
         "_handed",
         "_length",
-        "_lock",
         "_max",
         "_offset",
         "_pending",
         "_reader",
         "_receive",
         "_received",
-        "_taken",
+        "_waiters",
     )
 
     def __init__(
@@ -123,10 +123,9 @@ class BoundedStream:
         self._disconnected = False  # http.disconnect has been received
         self._error: BaseException | None = None  # the body failed: every later read raises it
         self._reader = _UNTOUCHED
-        self._lock = asyncio.Lock()
         self._pending: Message | None = None  # a message the watcher received for the reader
-        self._taken = asyncio.Event()
-        self._taken.set()
+        self._busy = False  # a party (the app's read, or the watcher) is inside receive()
+        self._waiters: list[asyncio.Future[None]] | None = None  # parties waiting on the other
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -243,11 +242,12 @@ class BoundedStream:
     async def wait_disconnect(self) -> None:
         """Return once the client has disconnected; receives on the app's behalf meanwhile."""
         while not self._disconnected:
-            await self._taken.wait()
-            async with self._lock:
-                if self._disconnected:
-                    return
-                message = await self._receive()
+            if self._pending is not None or self._busy:
+                # The reader has not taken the last message yet (backpressure), or is inside
+                # receive() itself.
+                await self._changed()
+                continue
+            message = await self._receive_alone()
             if message["type"] == spec.HTTP_DISCONNECT:
                 self._disconnected = True
             if self._eof or self._error is not None or self._reader in _UNREAD:
@@ -257,7 +257,6 @@ class BoundedStream:
                 self._reader = _DISCARDED
                 continue
             self._pending = message
-            self._taken.clear()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -276,19 +275,45 @@ class BoundedStream:
             raise self._error
 
     async def _next_message(self) -> Message:
-        if self._pending is None and not self._disconnected:
-            lock = self._lock
-            await lock.acquire()  # (async with costs two more coroutine frames per message)
-            try:
-                if self._pending is None and not self._disconnected:
-                    return await self._receive()
-            finally:
-                lock.release()
+        while self._pending is None and not self._disconnected:
+            if not self._busy:
+                return await self._receive_alone()
+            await self._changed()  # the watcher is inside receive(): it may get our message
         if self._pending is None:
             return _DISCONNECT
         message, self._pending = self._pending, None
-        self._taken.set()
+        self._notify()  # the watcher may receive again
         return message
+
+    # receive() is called by one party at a time: the app's reads and the watcher take turns
+    # through _busy; the one that must wait parks a future in _waiters (made only then, so that
+    # a body read with no watcher around costs no lock), woken when the other leaves receive()
+    # or takes the message handed over.
+
+    async def _receive_alone(self) -> Message:
+        self._busy = True
+        try:
+            return await self._receive()
+        finally:
+            self._busy = False
+            if self._waiters:
+                self._notify()
+
+    async def _changed(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = []
+        waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            waiters.remove(waiter)
+
+    def _notify(self) -> None:
+        for waiter in self._waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _fill(self) -> bool:
         """Receive until there is unread data in the buffer; False at the end of the body."""

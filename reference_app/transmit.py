@@ -4,7 +4,7 @@ One path::
 
     send_response(response, send, request)
       ├─ body = choose_body(response)        bodies.py: which source is sent, decided once
-      ├─ start = status + _headers(...)      the framing rule, once: Content-Length, defaults
+      ├─ start = status + headers            the framing rule, once: Content-Length, defaults
       ├─ HEAD, 1xx, 204, 304 ─► body.discard(); start, pushes, an empty final message
       ├─ rendered ───────────► start, pushes, the bytes as the final message
       └─ streamed ───────────► start, pushes, one message per chunk, an empty final message,
@@ -31,7 +31,7 @@ Rules (ASGI HTTP spec 2.5, "Response Start" and "Response Body" send events):
 * While a body streams, a watcher waits for ``http.disconnect``. When the client goes, the task
   producing the chunks is cancelled, so even a generator blocked on its next item is interrupted,
   and the source is finalized (``aclose()``, or the stream's ``close()`` awaited) exactly once.
-  The pump yields to the event loop at least every millisecond: after a disconnect ``send()``
+  The pump yields to the event loop at least every 32 chunks: after a disconnect ``send()``
   returns without suspending on every server
   (docs/server-behaviour.md#send-after-disconnect-is-a-no-op), and a producer that never awaits
   would otherwise starve the watcher. (Falcon iterates ``resp.stream`` to the end after a
@@ -51,16 +51,15 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import time
 from typing import TYPE_CHECKING, Any, Final
 
 from . import spec
-from .bodies import Body, Chunks, choose_body
+from .bodies import Chunks, choose_body
 from .errors import ClientDisconnected, ResponseAborted
 from .media import Handlers
 from .response import Response
 from .stream import BoundedStream
-from .types import Headers, Message, Send
+from .types import Message, Send
 
 if TYPE_CHECKING:
     from .request import Request
@@ -69,7 +68,6 @@ __all__ = ["Outcome", "send_response"]
 
 logger = logging.getLogger("reference_app")
 
-_monotonic: Final = time.monotonic  # the clock of asyncio's loop.time()
 _FINAL_BODY: Final[Message] = {"type": spec.HTTP_RESPONSE_BODY, "body": b"", "more_body": False}
 
 
@@ -115,11 +113,15 @@ async def send_response(
     """
     status = response.status_code
     body = await choose_body(response, media_handlers, sse_keepalive)
-    start: Message = {
-        "type": spec.HTTP_RESPONSE_START,
-        "status": status,
-        "headers": _headers(response, body, status),
-    }
+    # The headers: the app's, the body's defaults, and the framing rule (module docstring).
+    if status == 304:  # the length the 200 would have had, if the app set it
+        headers = response.header_items(body.defaults)
+    elif status < 200 or status == 204:  # no body, and no length
+        headers = response.header_items(body.defaults, drop_length=True)
+    else:  # the true length, when known, replaces any the app set
+        length = body.length
+        headers = response.header_items(body.defaults, length, drop_length=length is not None)
+    start: Message = {"type": spec.HTTP_RESPONSE_START, "status": status, "headers": headers}
     if head or status < 200 or status == 204 or status == 304:
         await body.discard()  # no body: HEAD, 1xx, 204, 304
         data = b""
@@ -135,16 +137,6 @@ async def send_response(
     except Exception as error:
         return _send_failed(error)
     return COMPLETE
-
-
-def _headers(response: Response, body: Body, status: int) -> Headers:
-    """The response headers: the app's, the body's defaults, and the one framing rule."""
-    if status == 304:  # the length the 200 would have had, if the app set it
-        return response.header_items(body.defaults)
-    if status < 200 or status == 204:  # no body, and no length
-        return response.header_items(body.defaults, drop_length=True)
-    length = body.length  # the true length replaces any the app set
-    return response.header_items(body.defaults, length, drop_length=length is not None)
 
 
 # -- what send() raises ---------------------------------------------------------------------------
@@ -199,7 +191,10 @@ async def _send_streamed(
     finally:
         # Also reached when the server cancels the app: the watcher may not outlive the call.
         await watch.stop()
-        await _close_quietly(chunks)
+        try:
+            await chunks.close()  # the source, finalized once
+        except Exception:
+            logger.exception("error closing the response body source")
     if watch.failure is not None:  # receive() failed: the request is broken, not the body
         error = watch.failure
     elif watch.state is _COMPLETE:
@@ -225,12 +220,13 @@ async def _pump(
         await _send_pushes(send, response)
     if watch.state is not _SENDING:
         return  # the client left during the start
-    watch.state = _PRODUCING
+    producing, sending = _PRODUCING, _SENDING  # (locals: this loop runs once per chunk)
+    body_type, convert = spec.HTTP_RESPONSE_BODY, chunks.convert
     app_stream = watch.stream  # the app's own body stream: its reads may see the disconnect
-    resume = _monotonic() + _YIELD_INTERVAL
-    convert = chunks.convert
+    countdown = _YIELD_EVERY
+    watch.state = producing
     async for item in chunks:  # the only place the pump may be cancelled
-        if watch.state is not _PRODUCING:
+        if watch.state is not producing:
             return  # interrupted, and the producer swallowed the cancellation
         if type(item) is not bytes:
             item = convert(item)
@@ -238,25 +234,18 @@ async def _pump(
                 break
         if not item:
             continue
-        watch.state = _SENDING
-        await send({"type": spec.HTTP_RESPONSE_BODY, "body": item, "more_body": True})
-        if watch.state is not _SENDING or (app_stream is not None and app_stream.disconnected):
+        watch.state = sending
+        await send({"type": body_type, "body": item, "more_body": True})
+        if watch.state is not sending or (app_stream is not None and app_stream.disconnected):
             return  # the client left while the chunk was being sent
-        watch.state = _PRODUCING
-        if _monotonic() >= resume:
+        watch.state = producing
+        countdown -= 1
+        if not countdown:
+            countdown = _YIELD_EVERY
             await asyncio.sleep(0)  # let the watcher (and every other task) run
-            resume = _monotonic() + _YIELD_INTERVAL
     watch.state = _SENDING
     await send(_FINAL_BODY)
     watch.state = _COMPLETE
-
-
-async def _close_quietly(chunks: Chunks) -> None:
-    """Finalize the body source once; a failing ``close()`` is logged, not raised."""
-    try:
-        await chunks.close()
-    except Exception:
-        logger.exception("error closing the response body source")
 
 
 # -- watching for the disconnect -------------------------------------------------------------------
@@ -264,11 +253,12 @@ async def _close_quietly(chunks: Chunks) -> None:
 #: How long a send() in flight may take to return once the client is gone, before it is
 #: cancelled after all.
 _SEND_GRACE: Final = 1.0
-#: The longest the pump runs without yielding to the event loop: after a disconnect, send()
-#: returns without suspending on every server
+#: The most chunks the pump sends without yielding to the event loop: after a disconnect,
+#: send() returns without suspending on every server
 #: (docs/server-behaviour.md#send-after-disconnect-is-a-no-op), so a producer that never awaits
-#: would otherwise starve the disconnect watcher (and every other task).
-_YIELD_INTERVAL: Final = 0.001
+#: would otherwise starve the disconnect watcher (and every other task). (A count, not a clock:
+#: reading the clock once per chunk costs more than the yields.)
+_YIELD_EVERY: Final = 32
 
 
 class _State(enum.Enum):
