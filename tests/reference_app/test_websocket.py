@@ -764,6 +764,7 @@ async def test_a_responder_that_alternates_receive_and_send_needs_no_reader_task
     async def ping(req: Request, ws: WebSocket) -> None:
         await ws.accept()
         async for message in ws:
+            assert isinstance(message, str)
             await ws.send_text(f"pong {message}")
             readers.append(ws._reader)
 
