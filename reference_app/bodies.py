@@ -183,7 +183,7 @@ class Chunks:
     one of our generators (``ours``).
     """
 
-    __slots__ = ("_closed", "_iterable", "_ours", "_source", "convert")
+    __slots__ = ("_closed", "_ours", "_source", "convert", "items")
 
     def __init__(
         self,
@@ -193,7 +193,8 @@ class Chunks:
         *,
         ours: bool,
     ) -> None:
-        self._iterable = iterable
+        #: What to iterate: the source's items.
+        self.items = iterable
         self._source = source
         self._ours = ours
         self._closed = False
@@ -201,7 +202,16 @@ class Chunks:
         self.convert = convert
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterable.__aiter__()
+        return self.items.__aiter__()
+
+    @property
+    def closing_needed(self) -> bool:
+        """Whether :meth:`close` has anything to do (an async generator that has run to its
+        end, the common case, needs nothing)."""
+        if self._closed:
+            return False
+        source = self._source
+        return self._ours or type(source) is not AsyncGeneratorType or source.ag_frame is not None
 
     async def close(self) -> None:
         """Finalize the source (once; later calls do nothing)."""
@@ -210,10 +220,8 @@ class Chunks:
         self._closed = True
         # Our own generator first (it may hold a keep-alive task), then the app's object.
         if self._ours:
-            await _aclose(self._iterable)
-        source = self._source
-        if type(source) is not AsyncGeneratorType or source.ag_frame is not None:
-            await close_source(source)  # (an async generator that has finished needs nothing)
+            await _aclose(self.items)
+        await close_source(self._source)
 
 
 def _stream_chunks(stream: object) -> Chunks:

@@ -66,13 +66,13 @@ class Response:
     __slots__ = (
         "_context",
         "_headers",
-        "_jobs",
-        "_pushes",
         "_request",
         "_set_cookies",
         "complete",
         "data",
+        "jobs",
         "media",
+        "pushes",
         "sse",
         "sse_keepalive",
         "status",
@@ -104,8 +104,10 @@ class Response:
         self._context: Context | None = None  # made on first use
         #: Set by ``process_request`` middleware that answered the request itself.
         self.complete = False
-        self._jobs: list[Job] = []
-        self._pushes: list[tuple[str, list[tuple[bytes, bytes]]]] = []
+        #: The scheduled jobs, in order (framework use; add them with :meth:`schedule`).
+        self.jobs: list[Job] = []
+        #: The push promises to send, as ``(path, headers)`` (framework use; see :meth:`push`).
+        self.pushes: list[tuple[str, list[tuple[bytes, bytes]]]] = []
 
     @property
     def context(self) -> Context:
@@ -294,15 +296,11 @@ class Response:
             else:
                 _check_header(name, override)
                 copied[key] = override
-        self._pushes.append(
+        self.pushes.append(
             (location, [(k.encode("latin-1"), v.encode("latin-1")) for k, v in copied.items()])
         )
         return True
 
-    @property
-    def pushes(self) -> list[tuple[str, list[tuple[bytes, bytes]]]]:
-        """The push promises to send, as ``(path, headers)`` (framework use)."""
-        return self._pushes
 
     # -- background jobs --------------------------------------------------------------------------
 
@@ -327,7 +325,7 @@ class Response:
                 f"schedule() takes a coroutine function, got {callback!r}; "
                 "use schedule_sync() for a synchronous callable"
             )
-        self._jobs.append((callback, True))
+        self.jobs.append((callback, True))
 
     def schedule_sync(self, callback: Callable[[], Any]) -> None:
         """Run a sync callable in the default executor after the response has been sent.
@@ -345,12 +343,8 @@ class Response:
             raise TypeError(f"{callback!r} is a coroutine function: use schedule() for it")
         if not callable(callback):
             raise TypeError(f"schedule_sync() takes a callable, got {callback!r}")
-        self._jobs.append((callback, False))
+        self.jobs.append((callback, False))
 
-    @property
-    def jobs(self) -> list[Job]:
-        """The scheduled jobs, in order (framework use)."""
-        return self._jobs
 
 
 def _is_coroutine_function(obj: object) -> bool:

@@ -75,7 +75,8 @@ _ITERATING: Final = _Reader.ITERATING
 _DISCARDED: Final = _Reader.DISCARDED
 _CLOSED: Final = _Reader.CLOSED
 #: The states in which body messages the watcher receives are dropped: nobody will read them.
-_UNREAD: Final = frozenset({_DISCARDED, _CLOSED})
+#: (A tuple: membership by identity; an enum member hashes in Python.)
+_UNREAD: Final = (_DISCARDED, _CLOSED)
 
 
 class BoundedStream:

@@ -190,11 +190,13 @@ async def _send_streamed(
             task.uncancel()  # the producer swallowed our CancelledError
     finally:
         # Also reached when the server cancels the app: the watcher may not outlive the call.
-        await watch.stop()
-        try:
-            await chunks.close()  # the source, finalized once
-        except Exception:
-            logger.exception("error closing the response body source")
+        if watch.stop():
+            await watch.stopped()
+        if chunks.closing_needed:
+            try:
+                await chunks.close()  # the source, finalized once
+            except Exception:
+                logger.exception("error closing the response body source")
     if watch.failure is not None:  # receive() failed: the request is broken, not the body
         error = watch.failure
     elif watch.state is _COMPLETE:
@@ -225,7 +227,7 @@ async def _pump(
     app_stream = watch.stream  # the app's own body stream: its reads may see the disconnect
     countdown = _YIELD_EVERY
     watch.state = producing
-    async for item in chunks:  # the only place the pump may be cancelled
+    async for item in chunks.items:  # the only place the pump may be cancelled
         if watch.state is not producing:
             return  # interrupted, and the producer swallowed the cancellation
         if type(item) is not bytes:
@@ -287,7 +289,9 @@ _SENDING: Final = _State.SENDING
 _GONE: Final = _State.GONE
 _INTERRUPTED: Final = _State.INTERRUPTED
 _COMPLETE: Final = _State.COMPLETE
-_LIVE: Final = frozenset({_PRODUCING, _SENDING, _GONE})
+#: The states of a response still streaming. (A tuple: membership by identity; an enum member
+#: hashes in Python.)
+_LIVE: Final = (_PRODUCING, _SENDING, _GONE)
 
 
 class _Watch:
@@ -297,13 +301,14 @@ class _Watch:
     app's behalf (:meth:`BoundedStream.wait_disconnect` of
     :meth:`~reference_app.request.Request.watch_stream`), is created the first time the event
     loop runs after the response starts (a stream that completes without ever yielding to the
-    loop never needs one). When the client goes, the watcher cancels the app's task, so even a
-    producer blocked on its next item is interrupted; but never while the pump is inside a
-    server's ``send()``: after a disconnect send() returns at once and the pump then stops
-    itself, else it is cancelled after :data:`_SEND_GRACE`.
+    loop never needs one; the watches made in one turn of the loop share one ``call_soon``).
+    When the client goes, the watcher cancels the app's task, so even a producer blocked on its
+    next item is interrupted; but never while the pump is inside a server's ``send()``: after a
+    disconnect send() returns at once and the pump then stops itself, else it is cancelled
+    after :data:`_SEND_GRACE`.
     """
 
-    __slots__ = ("_handle", "_request", "_task", "_watcher", "failure", "state", "stream")
+    __slots__ = ("_request", "_task", "_timer", "_watcher", "failure", "state", "stream")
 
     failure: Exception | None
 
@@ -316,12 +321,16 @@ class _Watch:
         #: What receive() raised in the watcher, if it failed.
         self.failure = None
         self._watcher: asyncio.Future[None] | None = None
-        self._handle: asyncio.Handle | asyncio.TimerHandle | None = (
-            asyncio.get_running_loop().call_soon(self._start)
-        )
+        self._timer: asyncio.TimerHandle | None = None  # the grace, once the client is gone
+        loop = asyncio.get_running_loop()
+        unstarted = _UNSTARTED.get(loop)
+        if unstarted is None:
+            unstarted = _UNSTARTED[loop] = []
+            loop.call_soon(_start_watches, loop)
+        unstarted.append(self)
 
-    def _start(self) -> None:
-        self._handle = None
+    def start(self) -> None:
+        """Start the watcher task, unless the response is already over."""
         if self.state in _LIVE:
             self.stream = stream = self._request.watch_stream()
             self._watcher = asyncio.ensure_future(self._watch(stream))
@@ -333,24 +342,42 @@ class _Watch:
             self.failure = error
         if self.state is _SENDING:
             self.state = _GONE
-            self._handle = asyncio.get_running_loop().call_later(_SEND_GRACE, self._interrupt)
+            self._timer = asyncio.get_running_loop().call_later(_SEND_GRACE, self._interrupt)
         else:
             self._interrupt()
 
     def _interrupt(self) -> None:
-        self._handle = None
+        self._timer = None
         if self.state in _LIVE:
             self.state = _INTERRUPTED
             self._task.cancel()
 
-    async def stop(self) -> None:
-        """Stop watching; wait until the watcher task is gone."""
+    def stop(self) -> bool:
+        """Stop watching; return whether a watcher task is still to be waited for
+        (:meth:`stopped`)."""
         if self.state in _LIVE:
             self.state = _State.STOPPED
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         watcher = self._watcher
-        if watcher is not None and not watcher.done():
-            watcher.cancel()
-            await asyncio.wait((watcher,))
+        if watcher is None or watcher.done():
+            return False
+        watcher.cancel()
+        return True
+
+    async def stopped(self) -> None:
+        """Wait until the watcher task is gone."""
+        assert self._watcher is not None
+        await asyncio.wait((self._watcher,))
+
+
+#: The watches made since their event loop last ran, by loop: one call_soon starts them all.
+#: (An entry lives one turn of its loop; each loop is only touched from its own thread.)
+_UNSTARTED: dict[asyncio.AbstractEventLoop, list[_Watch]] = {}
+
+
+def _start_watches(loop: asyncio.AbstractEventLoop) -> None:
+    for watch in _UNSTARTED.pop(loop, ()):
+        if watch.state in _LIVE:  # (most have ended already)
+            watch.start()
