@@ -308,7 +308,16 @@ class _Watch:
     after :data:`_SEND_GRACE`.
     """
 
-    __slots__ = ("_request", "_task", "_timer", "_watcher", "failure", "state", "stream")
+    __slots__ = (
+        "_request",
+        "_task",
+        "_timer",
+        "_unstarted",
+        "_watcher",
+        "failure",
+        "state",
+        "stream",
+    )
 
     failure: Exception | None
 
@@ -328,6 +337,7 @@ class _Watch:
             unstarted = _UNSTARTED[loop] = []
             loop.call_soon(_start_watches, loop)
         unstarted.append(self)
+        self._unstarted = unstarted
 
     def start(self) -> None:
         """Start the watcher task, unless the response is already over."""
@@ -357,6 +367,9 @@ class _Watch:
         (:meth:`stopped`)."""
         if self.state in _LIVE:
             self.state = _State.STOPPED
+        unstarted = self._unstarted
+        if unstarted and unstarted[-1] is self:
+            unstarted.pop()  # never started: not kept alive until the loop turns
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
