@@ -150,15 +150,48 @@ async def _connect(
 
 
 class _ResetEnds(asyncio.StreamReaderProtocol):
-    """The server's side: a reset is an end of stream after the bytes received before it.
+    """The server's side: a reset is an end of stream after every byte received before it.
 
-    A stream reader that sees a reset raises at once, dropping what it holds (a 4xx sent just
-    before the server reset a connection it stopped reading, say); the client must get those
-    bytes, then the end of the stream.
+    When a server resets a connection it stopped reading (a 4xx sent, then a close with the
+    request still arriving), the response is in the kernel's buffer, but a stream reader
+    that sees the reset (or the write failing on it) raises at once and the transport closes
+    without reading it. The client must get those bytes, then the end of the stream.
     """
 
+    def __init__(self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(reader, loop=loop)
+        self._reader = reader
+        self._connection: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._connection = transport
+        super().connection_made(transport)
+
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(None if isinstance(exc, ConnectionResetError) else exc)
+        if isinstance(exc, ConnectionResetError | BrokenPipeError):
+            for data in _unread(self._connection):
+                self._reader.feed_data(data)
+            exc = None
+        super().connection_lost(exc)
+
+
+def _unread(transport: asyncio.BaseTransport | None) -> list[bytes]:
+    """What the kernel still holds for ``transport``'s socket (still open at connection_lost)."""
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0:
+        return []
+    pieces = []
+    with socket.fromfd(sock.fileno(), socket.AF_INET, socket.SOCK_STREAM) as duplicate:
+        duplicate.setblocking(False)
+        while True:
+            try:
+                data = duplicate.recv(_READ)
+            except OSError:
+                break
+            if not data:
+                break
+            pieces.append(data)
+    return pieces
 
 
 async def both(*coroutines: Awaitable[None]) -> None:
