@@ -3,9 +3,10 @@
 For each server variant, the raw app and the reference app run side by side (two server
 processes, started together), and are loaded in turn, round after round, alternating which goes
 first: ``wrk`` for HTTP/1.1, ``h2load`` (h2c, prior knowledge) for HTTP/2, at fixed connections
-and duration, on two workloads: (a) ``GET /plaintext`` and (b) ``POST /echo`` with the 1 KiB JSON
-body. Each app is checked over the wire first (the right body, through the server). The figure
-is the per-round ratio of requests per second, reference/raw; p50/p99 latencies are given too.
+and duration, on three workloads: (a) ``GET /plaintext``, (b) ``POST /echo`` with the 1 KiB JSON
+body and (f) the seed's route, ``GET /bacon/crispy?as=text``. Each app is checked over the wire
+first (the right body, through the server). The figure is the per-round ratio of requests per
+second, reference/raw; p50/p99 latencies are given too.
 
 Run alone: ``python -m bench wire``.
 """
@@ -28,7 +29,7 @@ from .apps.timed import STATS_PATH
 from .serving import group_cpu, group_pids, serve
 from .stats import Samples, summarize
 from .tools import LoadResult, ToolMissing, find, run_h2load, run_wrk
-from .workloads import JSON_PAYLOAD, JSON_PAYLOAD_BYTES
+from .workloads import BACON_BODY, BACON_PATH, BACON_QUERY, JSON_PAYLOAD, JSON_PAYLOAD_BYTES
 
 __all__ = ["APPS", "VARIANTS", "WireResult", "check_over_the_wire", "measure", "render"]
 
@@ -45,8 +46,16 @@ VARIANTS: Final = (
 )
 #: The apps compared, baseline first.
 APPS: Final = ("raw", "reference_app")
+#: The seed's route, as requested over the wire.
+BACON_TARGET: Final = f"{BACON_PATH}?{BACON_QUERY.decode()}"
 #: The workloads: key, title, path.
-WORKLOADS: Final = (("a", "GET plain text", "/plaintext"), ("b", "POST 1 KiB JSON echo", "/echo"))
+WORKLOADS: Final = (
+    ("a", "GET plain text", "/plaintext"),
+    ("b", "POST 1 KiB JSON echo", "/echo"),
+    ("f", "the seed's route", BACON_TARGET),
+)
+#: The workloads held to :data:`TARGET` (the echo is reported, not held).
+TARGET_WORKLOADS: Final = ("a", "f")
 #: h2load's shape: hypercorn's h2c serves at most about 500 requests/s per connection here
 #: whatever the app (1, 2, 4 connections: 500, 1001, 2002 req/s), so enough connections are
 #: opened for the server's CPU, not that pacing, to be the limit.
@@ -93,6 +102,9 @@ def check_over_the_wire(server: RunningServer) -> None:
         )
         assert echo.status_code == 200, f"POST /echo: {echo.status_code}"
         assert echo.json() == JSON_PAYLOAD, f"POST /echo: {echo.content[:100]!r}"
+        bacon = client.get(BACON_TARGET)
+        assert bacon.status_code == 200, f"GET {BACON_TARGET}: {bacon.status_code}"
+        assert bacon.content == BACON_BODY, f"GET {BACON_TARGET}: {bacon.content[:100]!r}"
         assert plain.http_version == ("HTTP/2" if h2 else "HTTP/1.1"), plain.http_version
 
 
