@@ -222,9 +222,14 @@ class FloatConverter:
 
     def convert(self, value: str) -> float:
         """Parse ``value``; an overflow such as ``1e999`` is rejected, not turned into ``inf``."""
-        if _FLOAT.fullmatch(value) is not None:
+        whole, dot, fraction = value.partition(".")
+        digits = whole[1:] if whole[:1] == "-" else whole
+        # The common forms (-)digits(.digits) without the regular expression, then the others.
+        if (
+            value.isascii() and digits.isdigit() and (not dot or fraction.isdigit())
+        ) or _FLOAT.fullmatch(value) is not None:
             number = float(value)
-            if math.isfinite(number):
+            if math.isfinite(number):  # (400 digits are too many for a float, too)
                 return number
         raise ValueError(f"not a finite decimal number: {value!r}")
 
@@ -561,34 +566,38 @@ def _search(root: _Node[T], parts: list[str]) -> tuple[T, dict[str, object]] | N
     """Match ``parts`` below ``root``: depth first, literal child before variable child.
 
     Iterative rather than recursive, for speed: ``pending`` holds the nodes whose variable child
-    is still to be tried if the literal branch taken there fails.
+    is still to be tried if the literal branch taken there fails (made only when one is).
     """
     count = len(parts)
     params: dict[str, object] = {}
-    pending: list[tuple[_Node[T], int, int]] = []
+    pending: list[tuple[_Node[T], int, int]] | None = None
     node, index, literal_first = root, 0, True
     while True:
-        variable = None
         if index == count:
-            if node.route is not None:
-                return node.route.target, params
-        elif literal_first and (child := node.literals.get(parts[index])) is not None:
-            if node.variable is not None:
-                pending.append((node, index, len(params)))
-            node, index = child, index + 1
-            continue
+            route = node.route
+            if route is not None:
+                return route.target, params
+            variable = None
         else:
             variable = node.variable
+            if literal_first:
+                child = node.literals.get(parts[index])
+                if child is not None:
+                    if variable is not None:
+                        if pending is None:
+                            pending = []
+                        pending.append((node, index, len(params)))
+                    node, index = child, index + 1
+                    continue
         if variable is not None:
             if variable.catch_all:
                 part, after = "/".join(parts[index:]), count
             else:
                 part, after = parts[index], index + 1
             if part or variable.catch_all:
+                convert = variable.convert
                 try:
-                    params[variable.name] = (
-                        part if variable.convert is None else variable.convert(part)
-                    )
+                    params[variable.name] = part if convert is None else convert(part)
                 except ValueError:
                     pass
                 else:
