@@ -301,7 +301,7 @@ def _document(record: dict[str, Any]) -> str:
     if targets:
         met = sum(v == "yes" for _, _, v in targets)
         out += [
-            f"\n## Targets (issue 5): {met} of {len(targets)} met\n\n",
+            f"\n## Targets (issues 5 and 11): {met} of {len(targets)} met\n\n",
             "| target | measured | met |\n|---|---:|:---:|\n",
             *(f"| {t} | {m} | {inprocess.verdict(v)} |\n" for t, m, v in targets),
         ]

@@ -275,3 +275,88 @@ async def test_client_disconnect_mid_upload_is_never_a_partial_success() -> None
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
     for part in parts:
         yield part
+
+
+# -- the app's reads and the watcher take turns at receive() ------------------------------------
+
+
+class GatedServer:
+    """A receive() that blocks until the test lets the next message through; it records how
+    many calls were in flight at once (never more than one may be)."""
+
+    def __init__(self, messages: Iterable[Message]) -> None:
+        self.messages = list(messages)
+        self.gate = asyncio.Event()
+        self.inside = 0
+        self.most_inside = 0
+        self.calls = 0
+
+    async def receive(self) -> Message:
+        self.calls += 1
+        self.inside += 1
+        self.most_inside = max(self.most_inside, self.inside)
+        try:
+            await self.gate.wait()
+            self.gate.clear()
+            return self.messages.pop(0)
+        finally:
+            self.inside -= 1
+
+
+async def test_the_watcher_waits_while_a_read_is_inside_receive() -> None:
+    server = GatedServer([*body(b"ab", b"cd"), DISCONNECT])
+    stream = BoundedStream(server.receive, None, None)
+    read = asyncio.ensure_future(stream.read(10))
+    await asyncio.sleep(0)  # the read is inside receive()
+    watcher = asyncio.ensure_future(stream.wait_disconnect())
+    await asyncio.sleep(0)
+    assert server.calls == 1  # the watcher did not call receive() beside the read
+    server.gate.set()
+    assert await read == b"ab"
+    await asyncio.sleep(0)  # now the watcher receives, and hands the body to the reader
+    server.gate.set()
+    assert await stream.read(10) == b"cd"
+    server.gate.set()
+    async with asyncio.timeout(2):
+        await watcher
+    assert stream.disconnected
+    assert server.most_inside == 1
+
+
+async def test_a_read_waits_while_the_watcher_is_inside_receive_and_gets_its_message() -> None:
+    server = GatedServer([*body(b"ab", b"cd"), DISCONNECT])
+    stream = BoundedStream(server.receive, None, None)
+    assert stream.touched is False
+    first = asyncio.ensure_future(stream.read(10))
+    await asyncio.sleep(0)
+    server.gate.set()
+    assert await first == b"ab"  # the app has started reading: the body is wanted
+    watcher = asyncio.ensure_future(stream.wait_disconnect())
+    await asyncio.sleep(0)  # the watcher is inside receive()
+    second = asyncio.ensure_future(stream.read(10))
+    await asyncio.sleep(0)
+    assert server.calls == 2  # the read waits for the watcher instead of receiving too
+    server.gate.set()  # the watcher receives "cd" and hands it over
+    assert await second == b"cd"
+    server.gate.set()
+    async with asyncio.timeout(2):
+        await watcher
+    assert server.most_inside == 1
+
+
+async def test_a_waiting_party_that_is_cancelled_leaves_no_trace() -> None:
+    server = GatedServer([*body(b"ab"), DISCONNECT])
+    stream = BoundedStream(server.receive, None, None)
+    reading = asyncio.ensure_future(stream.read(10))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(stream.wait_disconnect())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    server.gate.set()
+    assert await reading == b"ab"
+    server.gate.set()
+    async with asyncio.timeout(2):
+        await stream.wait_disconnect()
+    assert stream.disconnected
