@@ -301,7 +301,6 @@ class Response:
         )
         return True
 
-
     # -- background jobs --------------------------------------------------------------------------
 
     def schedule(self, callback: Callable[[], Any]) -> None:
@@ -344,7 +343,6 @@ class Response:
         if not callable(callback):
             raise TypeError(f"schedule_sync() takes a callable, got {callback!r}")
         self.jobs.append((callback, False))
-
 
 
 def _is_coroutine_function(obj: object) -> bool:

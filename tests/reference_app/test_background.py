@@ -1,4 +1,4 @@
-"""Background jobs: after the response, in order, kept alive, logged, drained (falcon.md §1.6)."""
+"""Background jobs: after the response, in order, kept alive, logged, drained (Falcon 4.4)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ async def test_jobs_start_only_after_the_final_body_message_and_run_in_order() -
 
 
 async def test_streamed_response_jobs_wait_for_the_end_of_the_stream() -> None:
-    """Falcon runs SSE jobs right after the response starts (falcon.md §1.6)."""
+    """Falcon runs SSE jobs right after the response starts (Falcon 4.4)."""
     app = App()
     gate = asyncio.Event()
     started = asyncio.Event()

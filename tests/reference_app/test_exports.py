@@ -1,6 +1,6 @@
 """The public names of ``reference_app``, and the seed's ChunkyBacon example running on it.
 
-The seed (``/work/shared/seeds/000_*.txt``, the Falcon ASGI interface proposal) is written against
+The seed (the Falcon ASGI interface proposal) is written against
 ``falcon.asgi.App`` and ``falcon.util.sync_to_async``; here those are ``reference_app.App`` and
 ``reference_app.sync_to_async``, the baconator is a fake, and ``aiofiles.open`` is a tiny wrapper
 over a real file. Each "Or ..." alternative of the seed is picked by a query parameter

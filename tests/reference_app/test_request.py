@@ -484,7 +484,9 @@ def _parse_qsl_params(query: bytes) -> dict[str, str | list[str]]:
 
 
 QUERY_BYTES = st.lists(
-    st.sampled_from([b"a", b"b", b"=", b"&", b"+", b"%", b"%2", b"%41", b"%c3%bc", b"%ff", b"\xff"]),
+    st.sampled_from(
+        [b"a", b"b", b"=", b"&", b"+", b"%", b"%2", b"%41", b"%c3%bc", b"%ff", b"\xff"]
+    ),
     max_size=12,
 ).map(b"".join)
 

@@ -1,6 +1,6 @@
 """reference_app.routing: the template grammar, the converters, precedence and ambiguity.
 
-``TestBareASGIFlaws`` pins each routing flaw verified in bareASGI 4.4.1 (notes/bareasgi.md §1.3)
+``TestBareASGIFlaws`` pins each routing flaw verified in bareASGI 4.4.1
 as fixed here. The property tests at the end check the converters against independent oracles.
 """
 
@@ -502,7 +502,7 @@ def test_compile_template_uses_the_given_converters() -> None:
 
 
 class TestBareASGIFlaws:
-    """Each routing flaw verified in bareASGI 4.4.1 (notes/bareasgi.md §1.3), and the fix here."""
+    """Each routing flaw verified in bareASGI 4.4.1, and the fix here."""
 
     def test_first_match_linear_scan(self) -> None:
         """bareASGI scans in insertion order: ``/foo/{x}`` added first shadows ``/foo/bar``."""

@@ -171,7 +171,7 @@ class TestMultiLine:
 
 
 class TestFalconFlaws:
-    """Each flaw of Falcon's ``SSEvent`` (notes/falcon.md §1.5), and ours getting it right."""
+    """Each flaw of Falcon's ``SSEvent`` (Falcon 4.4), and ours getting it right."""
 
     def test_falcon_flaw_newlines_in_text_cannot_inject_an_event(self) -> None:
         # Falcon writes "data: hello\n\ndata: injected\n\n": two events.

@@ -1,4 +1,4 @@
-"""The request body stream: bounding, chunking, disconnects, limits (notes/falcon.md §1.2)."""
+"""The request body stream: bounding, chunking, disconnects, limits (and Falcon 4.4's flaws)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_read_n_returns_the_body_exactly_under_any_chunking(
             size = sizes[index % len(sizes)]
             index += 1
             piece = await stream.read(size)
-            assert len(piece) <= size  # never more than asked (Falcon's read() can, §1.2)
+            assert len(piece) <= size  # never more than asked (Falcon's read() can)
             if not piece:
                 break
             out += piece
@@ -81,7 +81,7 @@ def test_read_n_returns_the_body_exactly_under_any_chunking(
 
 
 async def test_read_never_returns_more_than_n_when_a_message_overshoots_content_length() -> None:
-    """Falcon's over-CL accounting lets read(n) return more than n (falcon.md §1.2)."""
+    """Falcon's over-CL accounting lets read(n) return more than n (Falcon 4.4)."""
     server = FakeServer(body(b"0123456789ABCDEF"))
     stream = BoundedStream(server.receive, content_length=10)
     assert await stream.read(4) == b"0123"
@@ -125,7 +125,7 @@ async def test_zero_content_length_never_receives() -> None:
 async def test_disconnect_mid_body_raises_on_every_later_read(
     messages: list[Message], length: int | None, received: int
 ) -> None:
-    """Falcon returns the partial body silently (falcon.md §1.2, issue #1808)."""
+    """Falcon returns the partial body silently (Falcon 4.4; falconry/falcon#1808)."""
     stream = BoundedStream(FakeServer(messages).receive, length)
     with pytest.raises(ClientDisconnected) as caught:
         await stream.readall()

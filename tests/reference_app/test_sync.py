@@ -1,7 +1,7 @@
 """sync_to_async: sync code in a worker thread, with the caller's context variables.
 
 Falcon's helper of the same name hands ``partial(func, ...)`` to ``run_in_executor``, which does
-not carry context variables into the thread (falcon.md §1.8); the contrast case shows what that
+not carry context variables into the thread (Falcon 4.4); the contrast case shows what that
 loses, so the main case cannot pass by accident.
 """
 
