@@ -45,14 +45,14 @@ __all__ = [
 #: The family of WebSocket cases, which no HTTP middleware can change.
 WEBSOCKET: Final = "websocket"
 #: The timeout factor of batches of breaks (``ASGI_CONFORMANCE_TIMEOUT_FACTOR``).
-BREAK_FACTOR: Final = 0.6
+BREAK_FACTOR: Final = 0.5
 #: The deadline of one case in a batch of breaks (``--case-timeout``), and in others.
 BREAK_CASE_TIMEOUT: Final = 20.0
 CASE_TIMEOUT: Final = 60.0
 #: Estimated seconds: per server start, per passing case, per case that waits out a deadline.
 _START, _CASE, _CATCH = 1.0, 0.4, 3.0
 #: About how long one batch should take (seconds): long enough to pay for pytest's start.
-_BATCH: Final = 60.0
+_BATCH: Final = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +265,8 @@ def batches(found: Sequence[Target], jobs: int) -> list[Batch]:
         if not pieces:
             continue
         total = sum(t.cost for t in pieces)
-        count = min(len(pieces), max(jobs, math.ceil(total / _BATCH)))
+        # A multiple of ``jobs``: the batches then run in full rounds.
+        count = min(len(pieces), jobs * max(1, math.ceil(total / (_BATCH * jobs))))
         bins: list[list[Target]] = [[] for _ in range(count)]
         for piece in sorted(pieces, key=lambda t: -t.cost):
             min(bins, key=lambda b: sum(t.cost for t in b)).append(piece)

@@ -13,14 +13,15 @@ The checks, for a break on variant V claiming cases C in families F:
 
 * each case of C exists, can run on V, passes on V without the break (the *clean* run), and
   fails (verdict ``fail`` or ``timeout``) under the break with a message matching ``says``;
-* each other case of F run on V gets the verdict it gets in the clean run: a break claims
+* with ``exact`` (``python -m conformance.broken --exact``; too slow for every test run),
+  each other case of F run on V gets the verdict it gets in the clean run: a break claims
   exactly what it fails, family by family (a break that fails more must claim it);
 
 for a legal variation on V: no case that passes on V in the clean run fails under it, except
 the informational cases it lists in ``shown_by`` (ASGI variations of one variant run as one
 stack; a stack that fails a case runs each member alone on it, to name the culprit); and
-across the catalogue: every case of
-the registry is claimed by a break, unless no installed variant can run it.
+across the catalogue: every case of the registry is claimed by a break, unless no installed
+variant can run it.
 """
 
 from __future__ import annotations

@@ -53,9 +53,9 @@ def _unproven(proof: Proof) -> list[str]:
         if any(proof.caught(b, case.id) for b in proof.breaks):
             continue
         if not any(applicable(case, spec) for spec in variants.values()):
-            lines.append(f"{case.id} (no installed variant can run it)")
+            lines.append(f"`{case.id}` (no installed variant can run it)")
         else:
-            lines.append(case.id)
+            lines.append(f"`{case.id}`")
     return lines
 
 
@@ -106,11 +106,16 @@ def markdown(proof: Proof, configured: Sequence[Configured]) -> str:
         "",
         "- a break fails every case it claims (verdict fail or timeout, with a message matching",
         "  its `says`), and those cases pass on the same variant without it;",
-        "- a break fails *exactly* what it claims within the families of its claims: every",
-        "  other case of those families keeps the verdict it has without the break;",
         "- no legal variation turns a pass into a failure, except the informational cases",
-        "  that record whether a server uses that very freedom (listed with it);",
+        "  that record whether a server uses that very freedom (listed with it); the ASGI",
+        "  variations of a variant run stacked, as one server taking every freedom at once, and",
+        "  a stack that fails a case runs each of its variations alone to name the culprit;",
         "- every case is claimed by a break, unless no installed variant can run it.",
+        "",
+        "A break may fail more than it claims; it should then claim it.",
+        "`python -m conformance.broken --exact --break NAME` runs it on every case of the",
+        "families it claims and names the unclaimed cases whose verdict it changes (too slow",
+        "to run for every break in every test run).",
         "",
         f"{len(proof.registry)} cases, {proven} proven to fail under a break; "
         f"{len(breaks)} breaks ({sum(b.kind == 'asgi' for b in breaks)} ASGI, "
@@ -120,7 +125,7 @@ def markdown(proof: Proof, configured: Sequence[Configured]) -> str:
     unproven = _unproven(proof)
     if unproven:
         lines += ["Cases without a break that fails them:", ""]
-        lines += [f"- `{case}`" for case in unproven] + [""]
+        lines += [f"- {case}" for case in unproven] + [""]
     lines += ["## Cases by breaks", ""]
     lines += [
         f"{PROVEN} fails it, {UNCLAIMED} does not claim it, {FAILED} claims it, not proven.",
