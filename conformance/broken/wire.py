@@ -463,7 +463,9 @@ async def h2_relay(
 ) -> None:
     """Relay an HTTP/2 connection frame by frame through the filters (HTTP/1.1 untouched).
 
-    ``upstream`` sees the client's frames, ``downstream`` the server's.
+    ``upstream`` sees the client's frames, ``downstream`` the server's. A frame goes on only
+    once it has arrived whole, which slows a transfer a client paces with small window
+    updates (64 MiB to a slow reader: seconds more); fine for the cases a break claims.
     """
     preface = await _preface(client_reader)
     server.write(preface)
