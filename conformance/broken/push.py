@@ -2,7 +2,8 @@
 
 hypercorn is the only server that pushes, and it copies its own ``date`` and ``server``
 response headers into every promised request (the case
-``push/promised-headers-are-request-headers`` fails on it). Started without those headers
+``push/promised-headers-are-request-headers`` fails on it:
+docs/server-behaviour.md#hypercorn-push-promise-response-headers). Started without those headers
 (:data:`VARIANTS`: ``hypercorn-h2c-bare``) it passes every push case, so the breaks run on it.
 """
 
@@ -116,7 +117,7 @@ BREAKS: Final = (
     Break(
         name="push-dropped",
         promise=f"{_PUSH}: the server should push. Advertises http.response.push, then "
-        "drops every push silently, as hypercorn does for a client that disabled push.",
+        "drops every push silently: the app cannot tell.",
         catches=frozenset(
             {
                 "push/promise-request",
@@ -141,7 +142,7 @@ BREAKS: Final = (
         name="push-response-headers",
         promise="RFC 9113 §8.4: a promise carries the request's header fields. Adds the "
         "server's own response headers to every promised request, as hypercorn does "
-        "(date, server).",
+        "(date, server: docs/server-behaviour.md#hypercorn-push-promise-response-headers).",
         catches=frozenset({"push/promised-headers-are-request-headers"}),
         says=r"header fields the app did not ask for",
         app="conformance.broken.push:push_response_headers",

@@ -296,7 +296,8 @@ BREAKS: Final = (
     Break(
         name="no-backpressure",
         promise="ASGI HTTP 2.5, Response Body: send() completes once the data is in the send "
-        "buffer. send() never blocks: messages queue up for a writer task, as on daphne.",
+        "buffer. send() never blocks: messages queue up for a writer task, as on daphne "
+        "(docs/server-behaviour.md#daphne-no-backpressure).",
         catches=frozenset({"streaming/backpressure", "streaming/large-bounded-memory"}),
         says=r"chunks were produced|grew by",
         app="conformance.broken.streaming:no_backpressure",
@@ -345,7 +346,8 @@ BREAKS: Final = (
     Break(
         name="deferred-start",
         promise="ASGI HTTP 2.5, Response Start: the server may defer the start until the "
-        "first body, as daphne and granian do. Legal (see the legal variation of the same "
+        "first body, as daphne and granian do (docs/server-behaviour.md#deferred-response-start). "
+        "Legal (see the legal variation of the same "
         "name): it fails only the informational cases that record it.",
         catches=frozenset({"streaming/headers-before-body", "sse/headers-before-first-event"}),
         says=r"no response headers within",
@@ -355,7 +357,7 @@ BREAKS: Final = (
         name="head-body-leaked",
         promise="RFC 9110 §9.3.2: the server MUST NOT send content in the response to HEAD. "
         "Sends body bytes, unframed, after the head of a HEAD response, as daphne does with "
-        "streamed responses.",
+        "streamed responses (docs/server-behaviour.md#daphne-head-body-leaked).",
         catches=frozenset({"streaming/head-has-no-body", "streaming/head-body-dropped-by-server"}),
         says=r"the next response did not parse",
         proxy="conformance.broken.streaming:head_body_leaked",
