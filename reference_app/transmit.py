@@ -111,7 +111,9 @@ async def send_response(
             does not serialize, an invalid status): nothing has been sent, and the sources are
             still on ``response`` to close.
     """
-    status = response.status_code
+    status = response.status
+    if type(status) is not int or not 100 <= status <= 599:
+        status = response.status_code  # (validated and converted, or a ValueError)
     body = await choose_body(response, media_handlers, sse_keepalive)
     # The headers: the app's, the body's defaults, and the framing rule (module docstring).
     if status == 304:  # the length the 200 would have had, if the app set it
