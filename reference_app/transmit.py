@@ -14,12 +14,13 @@ One path::
 
 What ``send()`` raises gets its meaning in one place, :func:`_send_failed`: an ``OSError`` is the
 client gone (ASGI HTTP spec 2.4, "send exception"); anything else is the server refusing the
-message (it has answered the request itself, or closed it). Either way nothing more can be sent,
-and no error response is tried. An exception is known to come out of ``send()`` by where it is
-raised: around the messages of a rendered body, only ``send()`` runs; while a body streams, the
-watch's state says whether the pump is in ``send()`` or waiting for the app's producer, whose
-own ``OSError`` (a failing file read) still aborts the response. (send() is not wrapped: a
-wrapper would cost a coroutine per message.)
+message (it has answered the request itself, or closed it: uvicorn-h11 raises so after its own
+400, docs/server-behaviour.md#uvicorn-h11-send-raises-after-its-400). Either way nothing more
+can be sent, and no error response is tried. An exception is known to come out of ``send()`` by
+where it is raised: around the messages of a rendered body, only ``send()`` runs; while a body
+streams, the watch's state says whether the pump is in ``send()`` or waiting for the app's
+producer, whose own ``OSError`` (a failing file read) still aborts the response. (send() is not
+wrapped: a wrapper would cost a coroutine per message.)
 
 Rules (ASGI HTTP spec 2.5, "Response Start" and "Response Body" send events):
 
