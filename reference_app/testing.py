@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -434,16 +434,7 @@ class ASGIDriver:
         try:
             yield exchange
         finally:
-            if not exchange.task.done():
-                exchange.disconnect()
-                done, _ = await asyncio.wait((exchange.task,), timeout=timeout)
-                if not done:
-                    exchange.task.cancel()
-                    await asyncio.wait((exchange.task,))
-                    raise TimeoutError(
-                        f"the app did not return within {timeout} s after the client "
-                        "disconnected (it was cancelled)"
-                    )
+            await _end(exchange.task, exchange.disconnect, timeout, "the client disconnected")
 
     async def request(
         self,
@@ -514,16 +505,7 @@ class ASGIDriver:
         try:
             yield session
         finally:
-            if not session.task.done():
-                session.vanish()
-                done, _ = await asyncio.wait((session.task,), timeout=timeout)
-                if not done:
-                    session.task.cancel()
-                    await asyncio.wait((session.task,))
-                    raise TimeoutError(
-                        f"the app did not return within {timeout} s after the WebSocket "
-                        "client vanished (it was cancelled)"
-                    )
+            await _end(session.task, session.vanish, timeout, "the WebSocket client vanished")
 
 
 _WS_ACCEPT = "websocket.accept"
@@ -829,3 +811,23 @@ def _check_headers(headers: object) -> None:
             raise ASGIProtocolError(f"header names must be lowercase, got {name!r}")
         if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
             raise ASGIProtocolError(f"CR or LF in header {name!r}: {value!r}")
+
+
+async def _end(
+    task: asyncio.Future[None] | None, leave: Callable[[], None], timeout: float, why: str
+) -> None:
+    """Let a still-running app see its client leave; cancel it if it does not return in time.
+
+    Raises:
+        TimeoutError: the app did not return within ``timeout`` after ``leave()``.
+    """
+    if task is None or task.done():
+        return
+    leave()
+    done, _ = await asyncio.wait((task,), timeout=timeout)
+    if not done:
+        task.cancel()
+        await asyncio.wait((task,))
+        raise TimeoutError(
+            f"the app did not return within {timeout} s after {why} (it was cancelled)"
+        )
