@@ -24,8 +24,8 @@ is still open, so the connection is never idle and only the erring stream's own 
 A case that leaves a server unable to handle errors (daphne's error handling dies at the
 first exception raised after ``http.response.start``; granian's process dies at an invalid
 status) launches a server of its own, and so does a case that needs the server's error handling
-intact (an exception before the start: its 5xx and its log line). Every case ends by checking that a new connection gets
-its answer.
+intact (an exception before the start: its 5xx and its log line). Every case ends by checking
+that a new connection gets its answer.
 """
 
 from __future__ import annotations

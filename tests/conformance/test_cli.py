@@ -187,8 +187,10 @@ def test_a_failure_other_than_the_recorded_one_and_a_timeout_exit_1(tmp_path: Pa
 
 def test_gate_required_leaves_other_grades_out_of_the_exit_status(tmp_path: Path) -> None:
     suite, directory = write_selftest(tmp_path, WRONG_MATCH)
-    selection = ("--suite", str(suite), "--server", "uvicorn-h11", "--expectations")
-    selection += (str(directory), "-k", "selftest-fail or selftest-timeout or selftest-pass")
+    selection = (
+        *("--suite", str(suite), "--server", "uvicorn-h11", "--expectations"),
+        *(str(directory), "-k", "selftest-fail or selftest-timeout or selftest-pass"),
+    )
     gated = cli(tmp_path, "run", *selection, "--gate", "required", "--json", "gated.json")
     assert gated.returncode == 0, gated.stdout + gated.stderr
     assert (
