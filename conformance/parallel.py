@@ -20,7 +20,9 @@ what was written; the run's exit status is then 2.
 from __future__ import annotations
 
 import os
+import queue
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from servers import HTTPProtocol, ServerSpec, _groups
 
@@ -43,6 +45,8 @@ _CASE_LINE: Final = re.compile(
 )
 #: A child's announcement of how many case runs it has.
 _TOTAL_LINE: Final = re.compile(r"^asgi-conformance: (?P<total>\d+) case runs? on ")
+#: How long a follower waits for more output once its shard has exited.
+_DRAIN: Final = 0.2
 #: How long an interrupted shard may take to write its document before it is killed.
 _INTERRUPT_GRACE: Final = 30.0
 
@@ -133,6 +137,7 @@ def run_shards(
     outcomes: list[ShardOutcome] = []
     interrupted = threading.Event()
     lock = threading.Lock()
+    ended: queue.Queue[int] = queue.Queue()  # shards whose output has ended, by index
 
     def stop(signum: int, frame: Any) -> None:
         interrupted.set()
@@ -174,25 +179,29 @@ def run_shards(
                     argv += ["--junit", str(outcome.document_path.with_suffix(".xml"))]
                 argv += list(child_args)
                 outcome.document_path.unlink(missing_ok=True)
-                with outcome.log_path.open("wb") as log:
-                    process = _groups.spawn(argv, log_fd=log.fileno(), env=os.environ, cwd=None)
-                reader = threading.Thread(
-                    target=_follow,
-                    args=(process, outcome, lock, on_case, on_total, time.monotonic()),
-                    daemon=True,
-                )
+                read_end, write_end = os.pipe()
+                try:
+                    process = _groups.spawn(argv, log_fd=write_end, env=os.environ, cwd=None)
+                except BaseException:
+                    os.close(read_end)
+                    raise
+                finally:
+                    os.close(write_end)
+                follower = _Follower(process, read_end, outcome, lock, on_case, on_total)
+                reader = threading.Thread(target=follower.run, args=(index, ended), daemon=True)
                 reader.start()
                 running[index] = (process, outcome, reader)
             if pending and interrupted.is_set():
                 pending.clear()
-            finished = [i for i, (p, _, _) in running.items() if p.poll() is not None]
-            for index in finished:
-                process, outcome, reader = running.pop(index)
-                reader.join()
-                outcome.returncode = process.returncode
-                _groups.forget(process.pid)
-            if not finished:
-                _wait_any([p for p, _, _ in running.values()])
+            try:
+                index = ended.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            process, outcome, reader = running.pop(index)
+            reader.join()
+            process.wait()
+            outcome.returncode = process.returncode
+            _groups.forget(process.pid)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -207,32 +216,68 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60]
 
 
-def _follow(
-    process: subprocess.Popen[bytes],
-    outcome: ShardOutcome,
-    lock: threading.Lock,
-    on_case: Callable[[str, str, str, float, int], None] | None,
-    on_total: Callable[[str, int], None] | None,
-    started: float,
-) -> None:
-    """Follow a shard's log as it is written; report its progress lines."""
-    with outcome.log_path.open("r", encoding="utf-8", errors="replace") as log:
-        partial = ""
+class _Follower:
+    """Reads a shard's output from its pipe as it comes, into its log and its progress lines.
+
+    The reader blocks on the pipe (no polling) until the output ends: at end of file, or once
+    the shard has exited and nothing more came for :data:`_DRAIN` seconds (a process the
+    shard started may hold the pipe open).
+    """
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        fd: int,
+        outcome: ShardOutcome,
+        lock: threading.Lock,
+        on_case: Callable[[str, str, str, float, int], None] | None,
+        on_total: Callable[[str, int], None] | None,
+    ) -> None:
+        self.process = process
+        self.fd = fd
+        self.outcome = outcome
+        self.lock = lock
+        self.on_case = on_case
+        self.on_total = on_total
+        self.started = time.monotonic()
+
+    def run(self, index: int, ended: queue.Queue[int]) -> None:
+        """Follow to the end, then put ``index`` on ``ended``."""
+        try:
+            with self.outcome.log_path.open("wb") as log:
+                self._copy(log)
+        finally:
+            os.close(self.fd)
+            self.outcome.seconds = time.monotonic() - self.started
+            ended.put(index)
+
+    def _copy(self, log: BinaryIO) -> None:
+        partial = b""
         while True:
-            exited = process.poll() is not None
-            chunk = log.read()
-            if not chunk:
-                if exited:
+            exited = self.process.poll() is not None
+            readable, _, _ = select.select([self.fd], [], [], _DRAIN if exited else 1.0)
+            data = os.read(self.fd, 65536) if readable else b""
+            if not data:
+                if readable or exited:
                     break
-                time.sleep(0.02)
                 continue
-            partial += chunk
-            *lines, partial = partial.split("\n")
+            log.write(data)
+            log.flush()
+            partial += data
+            *lines, partial = partial.split(b"\n")
             for line in lines:
-                _note(line, outcome, lock, on_case, on_total)
+                self._note(line)
         if partial:
-            _note(partial, outcome, lock, on_case, on_total)
-    outcome.seconds = time.monotonic() - started
+            self._note(partial)
+
+    def _note(self, line: bytes) -> None:
+        _note(
+            line.decode("utf-8", "replace"),
+            self.outcome,
+            self.lock,
+            self.on_case,
+            self.on_total,
+        )
 
 
 def _note(
@@ -261,15 +306,6 @@ def _note(
         if on_total is not None:
             with lock:
                 on_total(outcome.shard.name, outcome.total)
-
-
-def _wait_any(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    """Sleep until a process ends (polled: subprocess has no wait-for-any)."""
-    deadline = time.monotonic() + 0.2
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            return
-        time.sleep(0.02)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:

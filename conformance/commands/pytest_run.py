@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -45,19 +44,16 @@ def targets(args: argparse.Namespace) -> list[str]:
     return [SUITES]
 
 
-def _plugin_installed() -> bool:
-    """Whether pytest loads the plugin by itself (its ``pytest11`` entry point)."""
-    points = importlib.metadata.entry_points(group="pytest11")
-    return any(point.value == "conformance.plugin" for point in points)
-
-
 def pytest_args(args: argparse.Namespace, ini: Path) -> list[str]:
     """The pytest command line of a selection (the plugin's options)."""
     collect = targets(args)
     words = ["-c", str(ini), "--rootdir", os.getcwd(), "--noconftest"]
-    words += ["-p", "no:cacheprovider", "-p", "no:randomly"]
-    if not _plugin_installed():  # the suites found on a path, not installed (history's envs)
-        words += ["-p", "conformance.plugin"]
+    # Only the plugin, not every plugin installed beside it: other plugins' hooks have no part
+    # in a run, and the plugin's entry point would have pytest rewrite the asserts of every
+    # module of this distribution in every shard (about a second of CPU each where bytecode
+    # is not cached). A plugin a run needs is named with ``-- -p NAME``.
+    words += ["--disable-plugin-autoload", "-p", "conformance.plugin"]
+    words += ["-p", "no:cacheprovider"]
     if any(not Path(t).exists() for t in collect):
         words.append("--pyargs")
     for server in args.server:
