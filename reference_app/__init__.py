@@ -13,8 +13,9 @@ Modules, one per concept: :mod:`~reference_app.app` (App, routing of requests to
 :mod:`~reference_app.transmit` (sending a response), :mod:`~reference_app.bodies`
 (streams and event streams as chunks, finalized once), :mod:`~reference_app.sse`,
 :mod:`~reference_app.media`, :mod:`~reference_app.background`, :mod:`~reference_app.lifespan`,
-:mod:`~reference_app.errors`, :mod:`~reference_app.sync`, and :mod:`~reference_app.testing`
-(an in-process ASGI driver for tests).
+:mod:`~reference_app.errors`, :mod:`~reference_app.sync`, :mod:`~reference_app.websocket`
+(WebSocket connections; its public names are exported here too), and
+:mod:`~reference_app.testing` (an in-process ASGI driver for tests).
 """
 
 from __future__ import annotations
@@ -47,10 +48,24 @@ from .routing import RouteTemplateError as RouteTemplateError
 from .sse import SSEvent as SSEvent
 from .stream import BoundedStream as BoundedStream
 from .sync import sync_to_async as sync_to_async
+from .websocket import (
+    DEFAULT_MAX_MESSAGE_SIZE as DEFAULT_MAX_MESSAGE_SIZE,
+    EXT_WEBSOCKET_DENIAL as EXT_WEBSOCKET_DENIAL,
+    RECEIVE_QUEUE as RECEIVE_QUEUE,
+    PayloadTypeError as PayloadTypeError,
+    WebSocket as WebSocket,
+    WebSocketDisconnected as WebSocketDisconnected,
+    WebSocketRequest as WebSocketRequest,
+    WebSocketState as WebSocketState,
+    deny as deny,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "EXT_WEBSOCKET_DENIAL",
+    "RECEIVE_QUEUE",
     "App",
     "BaseHandler",
     "BoundedStream",
@@ -68,11 +83,17 @@ __all__ = [
     "MediaMalformedError",
     "MediaNotFoundError",
     "OperationNotAllowed",
+    "PayloadTypeError",
     "Request",
     "Response",
     "ResponseAborted",
     "RouteTemplateError",
     "SSEvent",
     "URLEncodedFormHandler",
+    "WebSocket",
+    "WebSocketDisconnected",
+    "WebSocketRequest",
+    "WebSocketState",
+    "deny",
     "sync_to_async",
 ]

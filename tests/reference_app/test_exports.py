@@ -21,6 +21,7 @@ from typing import IO, Any, ClassVar
 import pytest
 
 import reference_app
+import reference_app.websocket
 from reference_app import Request, Response, SSEvent
 from reference_app.testing import ASGIDriver, Result
 
@@ -29,6 +30,9 @@ from reference_app.testing import ASGIDriver, Result
 
 def test_all_is_locked() -> None:
     assert reference_app.__all__ == [
+        "DEFAULT_MAX_MESSAGE_SIZE",
+        "EXT_WEBSOCKET_DENIAL",
+        "RECEIVE_QUEUE",
         "App",
         "BaseHandler",
         "BoundedStream",
@@ -46,17 +50,46 @@ def test_all_is_locked() -> None:
         "MediaMalformedError",
         "MediaNotFoundError",
         "OperationNotAllowed",
+        "PayloadTypeError",
         "Request",
         "Response",
         "ResponseAborted",
         "RouteTemplateError",
         "SSEvent",
         "URLEncodedFormHandler",
+        "WebSocket",
+        "WebSocketDisconnected",
+        "WebSocketRequest",
+        "WebSocketState",
+        "deny",
         "sync_to_async",
     ]
     for name in reference_app.__all__:
         assert getattr(reference_app, name) is not None, name
     assert reference_app.__version__ == "0.1.0"
+
+
+@pytest.mark.parametrize("name", reference_app.websocket.__all__)
+def test_every_public_websocket_name_is_exported(name: str) -> None:
+    namespace: dict[str, Any] = {}
+    exec(f"from reference_app import {name}", namespace)
+    assert namespace[name] is getattr(reference_app.websocket, name)
+    assert name in reference_app.__all__
+
+
+def test_the_websocket_names_import_from_the_package() -> None:
+    from reference_app import (
+        PayloadTypeError,
+        WebSocket,
+        WebSocketDisconnected,
+        WebSocketRequest,
+        WebSocketState,
+    )
+
+    assert issubclass(WebSocketDisconnected, ConnectionError)
+    assert issubclass(PayloadTypeError, TypeError)
+    assert issubclass(WebSocketRequest, Request)
+    assert WebSocket.__module__ == WebSocketState.__module__ == "reference_app.websocket"
 
 
 def test_star_import_gives_exactly_all() -> None:
