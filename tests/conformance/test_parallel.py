@@ -47,7 +47,9 @@ def test_variants_run_side_by_side_into_one_run(tmp_path: Path) -> None:
         "--server",
         VARIANTS,
         "--case",
-        "streaming/chunks-flushed",
+        # a case that waits out an absence window (half a second), so that the shards'
+        # overlap is larger than the parent's own start-up
+        "streaming/backpressure",
         "--json",
         "run.json",
         "--junit",
