@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -220,6 +220,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60]
 
 
+@dataclass(slots=True)
 class _Follower:
     """Reads a shard's output from its pipe as it comes, into its log and its progress lines.
 
@@ -228,22 +229,13 @@ class _Follower:
     shard started may hold the pipe open).
     """
 
-    def __init__(
-        self,
-        process: subprocess.Popen[bytes],
-        fd: int,
-        outcome: ShardOutcome,
-        lock: threading.Lock,
-        on_case: Callable[[str, str, str, float, int], None] | None,
-        on_total: Callable[[str, int], None] | None,
-    ) -> None:
-        self.process = process
-        self.fd = fd
-        self.outcome = outcome
-        self.lock = lock
-        self.on_case = on_case
-        self.on_total = on_total
-        self.started = time.monotonic()
+    process: subprocess.Popen[bytes]
+    fd: int
+    outcome: ShardOutcome
+    lock: threading.Lock
+    on_case: Callable[[str, str, str, float, int], None] | None
+    on_total: Callable[[str, int], None] | None
+    started: float = field(default_factory=time.monotonic)
 
     def run(self, index: int, ended: queue.Queue[int]) -> None:
         """Follow to the end, then put ``index`` on ``ended``."""
@@ -266,50 +258,35 @@ class _Follower:
                     break
                 continue
             log.write(data)
-            log.flush()
             partial += data
             *lines, partial = partial.split(b"\n")
             for line in lines:
-                self._note(line)
+                self._note(line.decode("utf-8", "replace"))
         if partial:
-            self._note(partial)
+            self._note(partial.decode("utf-8", "replace"))
 
-    def _note(self, line: bytes) -> None:
-        _note(
-            line.decode("utf-8", "replace"),
-            self.outcome,
-            self.lock,
-            self.on_case,
-            self.on_total,
-        )
-
-
-def _note(
-    text: str,
-    outcome: ShardOutcome,
-    lock: threading.Lock,
-    on_case: Callable[[str, str, str, float, int], None] | None,
-    on_total: Callable[[str, int], None] | None,
-) -> None:
-    found = _CASE_LINE.match(text)
-    if found is not None:
-        outcome.done += 1
-        if on_case is not None:
-            with lock:
-                on_case(
-                    found["variant"],
-                    found["case"],
-                    found["verdict"],
-                    float(found["duration"]),
-                    int(found["run"] or 1),
-                )
-        return
-    total = _TOTAL_LINE.match(text)
-    if total is not None:
-        outcome.total = int(total["total"])
-        if on_total is not None:
-            with lock:
-                on_total(outcome.shard.name, outcome.total)
+    def _note(self, text: str) -> None:
+        """Count a finished case or learn the shard's size from one line of its output."""
+        outcome = self.outcome
+        found = _CASE_LINE.match(text)
+        if found is not None:
+            outcome.done += 1
+            if self.on_case is not None:
+                with self.lock:
+                    self.on_case(
+                        found["variant"],
+                        found["case"],
+                        found["verdict"],
+                        float(found["duration"]),
+                        int(found["run"] or 1),
+                    )
+            return
+        total = _TOTAL_LINE.match(text)
+        if total is not None:
+            outcome.total = int(total["total"])
+            if self.on_total is not None:
+                with self.lock:
+                    self.on_total(outcome.shard.name, outcome.total)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:
