@@ -24,7 +24,7 @@ Each family's breaks live in ``conformance/broken/<family>.py`` as module-level 
 ``LEGAL`` and ``VARIANTS`` tuples; :func:`catalogue`, :func:`legal_variations` and
 :func:`configured_variants` discover them, so adding a break edits only its family's module.
 ``python -m conformance.broken`` runs the catalogue and prints the table of cases by breaks
-(see ``docs/broken-servers.md``); ``tests/conformance/test_broken_servers.py`` asserts it.
+(see ``docs/proof.md``); ``tests/conformance/test_broken_servers.py`` asserts it.
 """
 
 from __future__ import annotations

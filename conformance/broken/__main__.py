@@ -6,7 +6,7 @@ Examples::
     python -m conformance.broken --break held-chunks --table   # one break, and its table
     python -m conformance.broken --table             # the whole catalogue
     python -m conformance.broken --exact --break NAME   # and the unclaimed cases of its families
-    python -m conformance.broken --write-doc docs/broken-servers.md
+    python -m conformance.broken --write-doc docs/proof.md
 
 Exit status: 0 when the proof holds, 1 when it found problems, 2 for a usage error.
 """

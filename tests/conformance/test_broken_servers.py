@@ -4,7 +4,7 @@ The slow test runs the whole catalogue of :mod:`conformance.broken` (every break
 legal variation, the clean variants beside them; real servers, in parallel pytest
 processes) and asserts the table: no case without a break that fails it, each break fails
 at least what it claims (cases that pass without it), no legal variation fails a case, and
-``docs/broken-servers.md`` is the table of this run. The fast tests check the catalogue and
+``docs/proof.md`` is the table of this run. The fast tests check the catalogue and
 the pieces of the runner (plans, checks, proxies) without starting servers.
 """
 
@@ -44,7 +44,7 @@ from conformance.broken.wire import (
     transparent,
 )
 
-DOC: Final = Path(__file__).resolve().parents[2] / "docs" / "broken-servers.md"
+DOC: Final = Path(__file__).resolve().parents[2] / "docs" / "proof.md"
 #: The wall-time budget of the whole proof on an otherwise idle 2-core machine (seconds); the
 #: test fails past twice that (a shared machine is slower; a regression, such as every break
 #: run on whole families, is far slower).
@@ -205,7 +205,7 @@ def test_every_case_fails_under_a_break_and_passes_every_legal_server(tmp_path: 
     assert proof.complete
     generated = markdown(proof, configured_variants())
     assert DOC.read_text() == generated, (
-        "docs/broken-servers.md is not the table of this run: regenerate it with "
-        "python -m conformance.broken --write-doc docs/broken-servers.md"
+        "docs/proof.md is not the table of this run: regenerate it with "
+        "python -m conformance.broken --write-doc docs/proof.md"
     )
     assert proof.seconds <= 2 * BUDGET, f"the proof took {proof.seconds:.0f} s ({BUDGET:g} s idle)"
