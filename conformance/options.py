@@ -1,4 +1,5 @@
-"""The options of the pytest plugin (group "asgi-conformance").
+"""The options of the pytest plugin (group "asgi-conformance"); a session reads them once, into
+a :class:`conformance.selection.Selection` (the output options aside).
 
 Options (group "asgi-conformance")::
 
@@ -26,17 +27,12 @@ Options (group "asgi-conformance")::
 
 from __future__ import annotations
 
-from typing import Final
-
 import pytest
 
 from .cases import FAMILIES, Gate
-from .recording import DEFAULT_APP
+from .selection import CASE_TIMEOUT, DEFAULT_APP, STARTUP_TIMEOUT
 
 __all__ = ["CASE_TIMEOUT", "add_options"]
-
-#: The most one case may take (seconds), unless ``--case-timeout`` says otherwise.
-CASE_TIMEOUT: Final = 60.0
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -52,7 +48,12 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--app", default=DEFAULT_APP, help="the app import string")
     group.addoption("--expectations", default=None, help="directory of per-variant manifests")
     group.addoption("--no-expectations", action="store_true", help="ignore the manifests")
-    group.addoption("--startup-timeout", type=float, default=20.0, help="seconds to first answer")
+    group.addoption(
+        "--startup-timeout",
+        type=float,
+        default=STARTUP_TIMEOUT,
+        help="seconds to first answer",
+    )
     group.addoption(
         "--server-version",
         default=None,

@@ -44,21 +44,10 @@ from .judge import (
     not_applicable,
 )
 from .options import CASE_TIMEOUT, add_options
-from .recording import (
-    DEFAULT_APP,
-    RECORD,
-    attach_log,
-    build_record,
-    run_case,
-)
+from .recording import DEFAULT_APP, RECORD, attach_log, build_record, run_case
 from .report.model import Result, Verdict, aggregate
 from .report.table import compatibility_table
-from .session import (
-    Recorder,
-    SessionState,
-    run_document,
-    write_outputs,
-)
+from .session import Recorder, SessionState, run_document, write_outputs
 
 __all__ = [
     "CASE_TIMEOUT",
@@ -101,7 +90,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(
         "server", specs, ids=[s.name for s in specs], indirect=True, scope="session"
     )
-    repeats = metafunc.config.getoption("verify")
+    repeats = session.selection.verify
     if repeats > 1:
         metafunc.fixturenames.append("conformance_iteration")
         metafunc.parametrize(
@@ -123,13 +112,10 @@ def conformance_iteration(request: pytest.FixtureRequest) -> int:
 def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     """The running server of one variant, shared by every case of the session."""
     spec: ServerSpec = request.param
+    selection = request.config.stash[_SESSION].selection
     state = request.config.stash[_SESSION].variants.get(spec.name)
     try:
-        running = launch(
-            spec,
-            request.config.getoption("app"),
-            startup_timeout=request.config.getoption("startup_timeout"),
-        )
+        running = launch(spec, selection.app, startup_timeout=selection.startup_timeout)
     except HarnessError as error:
         if state is not None:
             state.failed_to_start(error)
@@ -152,8 +138,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
 @pytest.fixture
 def conformance_app(request: pytest.FixtureRequest) -> str:
     """The app import string the servers run."""
-    app: str = request.config.getoption("app")
-    return app
+    return request.config.stash[_SESSION].selection.app
 
 
 def case_of(item: pytest.Item) -> Case | None:

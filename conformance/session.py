@@ -1,5 +1,6 @@
-"""What one pytest session of the suites knows: the selected variants and what became of
-their servers, the manifests, the records of every case run, and the run document they make.
+"""What one pytest session of the suites knows: its selection (read once from the options),
+the selected variants and what became of their servers, the manifests, the records of every
+case run, and the run document they make.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from servers import HarnessError, RunningServer, ServerSpec
 
 from .capabilities import CapabilityCheck
 from .cases import FAMILIES, REGISTRY, Case, Gate
-from .expectations import DEFAULT_DIRECTORY, Expectation, ExpectationError, load_all
+from .expectations import Expectation, ExpectationError, load_all
 from .judge import MAX_FAILURE
 from .report.model import CaseRecord, build_document, manifest_lines
-from .selection import select_variants, variant_version
+from .selection import Selection, variant_version
 
 __all__ = [
     "RECORD",
@@ -34,7 +35,6 @@ __all__ = [
     "load_manifests",
     "run_document",
     "select",
-    "split_options",
     "write_outputs",
 ]
 
@@ -111,14 +111,11 @@ class VariantState:
 
 @dataclass(slots=True)
 class SessionState:
-    """The session's state: selection, manifests, records and the run document."""
+    """The session's state: selection, variants, manifests, records and the run document."""
 
+    selection: Selection
     variants: dict[str, VariantState]
-    families: frozenset[str]
-    cases: frozenset[str]
-    manifests: Path | None
     expectations: dict[str, dict[str, Expectation]]
-    gate: Gate = Gate.ALL
     started_at: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
@@ -131,44 +128,41 @@ class SessionState:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SessionState:
-        """The state of a session from its options: variants, selection, manifests, gate.
+        """The state of a session from its options: selection, variants, manifests.
 
         Raises:
             pytest.UsageError: an option is wrong (one line).
         """
-        if config.getoption("verify") < 1:
-            raise pytest.UsageError("--verify needs a count of at least 1")
-        families = split_options(config.getoption("family"))
-        unknown = sorted(families - set(FAMILIES))
-        if unknown:
-            raise pytest.UsageError(
-                f"unknown families {', '.join(unknown)}; the families are {', '.join(FAMILIES)}"
-            )
+        selection = Selection.from_config(config)
         try:
-            variants = select(config.getoption("server"))
+            variants = select(selection)
         except HarnessError as error:
             raise pytest.UsageError(str(error)) from None
-        directory = config.getoption("expectations")
-        manifests = (
-            None if config.getoption("no_expectations") else Path(directory or DEFAULT_DIRECTORY)
-        )
-        state = cls(
-            variants=variants,
-            families=frozenset(families),
-            cases=frozenset(split_options(config.getoption("case"))),
-            manifests=manifests,
-            expectations=load_manifests(manifests),
-            gate=Gate(config.getoption("gate")),
-        )
-        for variant in variants.values():
-            variant.given_version = config.getoption("server_version")
-        return state
+        return cls(selection, variants, load_manifests(selection.manifests))
+
+    @property
+    def families(self) -> frozenset[str]:
+        """The selected families (none: every family)."""
+        return frozenset(self.selection.families)
+
+    @property
+    def cases(self) -> frozenset[str]:
+        """The selected case ids (none: every case)."""
+        return frozenset(self.selection.cases)
+
+    @property
+    def manifests(self) -> Path | None:
+        """The manifests' directory, or None when they are ignored."""
+        return self.selection.manifests
+
+    @property
+    def gate(self) -> Gate:
+        """Which grades decide the exit status."""
+        return self.selection.gate
 
     def wants(self, found: Case | None) -> bool:
         """Whether the ``--family`` and ``--case`` selection keeps a collected test."""
-        if self.families and (found is None or found.family not in self.families):
-            return False
-        return not (self.cases and (found is None or found.id not in self.cases))
+        return self.selection.keeps(found)
 
     def unknown_in_manifests(self) -> list[str]:
         """``variant.toml: case`` for each manifest entry that names no case."""
@@ -244,16 +238,15 @@ def load_manifests(directory: Path | None) -> dict[str, dict[str, Expectation]]:
         raise pytest.UsageError(str(error)) from None
 
 
-def split_options(options: list[str]) -> set[str]:
-    """Comma-separated and repeated option values, as a set."""
-    return {item.strip() for option in options for item in option.split(",") if item.strip()}
+def select(selection: Selection) -> dict[str, VariantState]:
+    """The session's state of each variant the selection's servers select.
 
-
-def select(options: list[str]) -> dict[str, VariantState]:
-    """The session's state of each variant ``--server`` selects."""
+    Raises:
+        HarnessError: a server option names no variant or server, or is malformed.
+    """
     return {
-        name: VariantState(chosen.spec, chosen.option)
-        for name, chosen in select_variants(options).items()
+        name: VariantState(chosen.spec, chosen.option, given_version=selection.server_version)
+        for name, chosen in selection.variants().items()
     }
 
 
@@ -267,15 +260,15 @@ def run_document(state: SessionState, config: pytest.Config, status: int) -> dic
             "duration": round(time.monotonic() - state.started, 3),
             "command": config.getoption("conformance_command")
             or shlex.join(["pytest", *config.invocation_params.args]),
-            "app": config.getoption("app"),
+            "app": state.selection.app,
             "expectations": None if state.manifests is None else str(state.manifests.resolve()),
-            "verify": config.getoption("verify"),
+            "verify": state.selection.verify,
             "gate": str(state.gate),
             "selection": {
                 "servers": [v.option for v in state.variants.values()],
                 "families": sorted(state.families),
                 "cases": sorted(state.cases),
-                "keyword": config.getoption("keyword") or None,
+                "keyword": state.selection.keyword,
             },
         },
         variants=[v.document(state.manifests) for v in state.variants.values()],

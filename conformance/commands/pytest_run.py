@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from ..cases import FAMILIES
+from ..selection import Selection
 from . import CommandError, split
 
 __all__ = ["INI", "SUITES", "pytest_args", "pytest_ini", "targets", "terminal"]
@@ -45,8 +46,13 @@ def targets(args: argparse.Namespace) -> list[str]:
 
 
 def pytest_args(args: argparse.Namespace, ini: Path) -> list[str]:
-    """The pytest command line of a selection (the plugin's options)."""
+    """The pytest command line of a command's selection (:meth:`Selection.pytest_words`).
+
+    Raises:
+        CommandError: a family does not exist, or an argument is wrong.
+    """
     collect = targets(args)
+    selection = Selection.from_args(args)
     words = ["-c", str(ini), "--rootdir", os.getcwd(), "--noconftest"]
     # Only the plugin, not every plugin installed beside it: other plugins' hooks have no part
     # in a run, and the plugin's entry point would have pytest rewrite the asserts of every
@@ -56,24 +62,7 @@ def pytest_args(args: argparse.Namespace, ini: Path) -> list[str]:
     words += ["-p", "no:cacheprovider"]
     if any(not Path(t).exists() for t in collect):
         words.append("--pyargs")
-    for server in args.server:
-        words += ["--server", server]
-    for family in split(args.family):
-        words += ["--family", family]
-    for case in split(args.case):
-        words += ["--case", case]
-    if args.keyword:
-        words += ["-k", args.keyword]
-    if args.app:
-        words += ["--app", args.app]
-    if args.no_expectations:
-        words.append("--no-expectations")
-    elif args.expectations:
-        directory = Path(args.expectations)
-        if directory.exists() and not directory.is_dir():
-            raise CommandError(f"--expectations {directory}: not a directory")
-        words += ["--expectations", str(directory.resolve())]
-    return [*words, *collect]
+    return [*words, *selection.pytest_words(), *collect]
 
 
 @contextlib.contextmanager

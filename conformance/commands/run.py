@@ -24,7 +24,7 @@ from servers import HarnessError
 
 from ..parallel import Shard, default_jobs, order_shards, run_shards
 from ..progress import Progress
-from ..selection import SelectedVariant, select_variants
+from ..selection import SelectedVariant, Selection, select_variants
 from . import CommandError, write_run_reports
 from .pytest_run import pytest_args, pytest_ini, targets, terminal
 
@@ -78,31 +78,9 @@ def interrupt(signum: int, frame: Any) -> None:
 
 
 def child_args(args: argparse.Namespace) -> list[str]:
-    """The arguments every shard's ``run`` gets: the selection but the servers, and limits."""
-    words: list[str] = []
-    for family in args.family:
-        words += ["--family", family]
-    for case in args.case:
-        words += ["--case", case]
-    if args.keyword:
-        words += ["-k", args.keyword]
-    if args.app:
-        words += ["--app", args.app]
-    if args.no_expectations:
-        words.append("--no-expectations")
-    elif args.expectations:
-        words += ["--expectations", str(Path(args.expectations).resolve())]
-    if args.verify > 1:
-        words += ["--verify", str(args.verify)]
-    if args.startup_timeout is not None:
-        words += ["--startup-timeout", str(args.startup_timeout)]
-    if args.server_version:
-        words += ["--server-version", args.server_version]
-    if args.case_timeout is not None:
-        words += ["--case-timeout", str(args.case_timeout)]
-    gate = getattr(args, "gate", None)
-    if gate:
-        words += ["--gate", gate]
+    """The arguments every shard's ``run`` gets: the selection but the servers, and limits
+    (:meth:`Selection.child_words`), then pytest's own arguments."""
+    words = Selection.from_args(args).child_words()
     if args.pytest_args:
         words += ["--", *args.pytest_args]
     return words
@@ -203,16 +181,7 @@ def merge_junit(parts: Sequence[Path], target: Path) -> None:
 def run_here(args: argparse.Namespace, out: IO[str], mode: str) -> int:
     """Run the selection in this process, one variant after the other."""
     with pytest_ini() as ini:
-        words = pytest_args(args, ini)
-        if args.verify > 1:
-            words += ["--verify", str(args.verify)]
-        if args.startup_timeout is not None:
-            words += ["--startup-timeout", str(args.startup_timeout)]
-        if args.server_version:
-            words += ["--server-version", args.server_version]
-        if args.case_timeout is not None:
-            words += ["--case-timeout", str(args.case_timeout)]
-        words += ["--gate", args.gate]
+        words = pytest_args(args, ini)  # the selection: Selection.pytest_words
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             words += ["--conformance-json", args.json]
