@@ -10,9 +10,9 @@ Theory of operation::
               its log says "address already in use": then a new port, 3 attempts in all
               (with wait_ready=False: none of this, start() returns once spawned)
     ...       clients talk to base_url; log_offset() and read_log() cut per-case windows
-    stop()    SIGINT to the group (graceful on all four servers), wait up to the
-              grace period for every member to exit, SIGKILL whatever is left, and check
-              that no live process of the group remains
+    stop()    SIGINT to the server's main process (graceful on all four servers), wait up
+              to the grace period for every member of its group to exit, SIGKILL whatever
+              is left, and check that no live process of the group remains
 
 Why the harness picks the port: a server given port 0 binds a free port itself, but the harness
 would then have to learn which one, and not every server says. Granian (2.8) logs
@@ -21,6 +21,16 @@ port could only be read from the kernel's socket table. So the harness binds por
 reads the port the kernel gave, closes the socket and passes that number on the command line.
 Another process may take the port in between; the server then fails with "address already in
 use" and the attempt is repeated on a new port (:data:`PORT_ATTEMPTS`).
+
+Why the stop signal goes to the main process, not to the group: that is how process managers
+stop a service (``docker stop``, Kubernetes, supervisord signal the main process) and what the
+servers document; a server with workers stops them itself. A signal to the whole group (a
+terminal's Ctrl-C) reaches the workers at the same time as the main process, and there granian
+(2.x) races: its worker may exit before its main process has marked the stop, which then reports
+an "unexpected exit" and exits with status 1, in some runs and not others. A judgement of how a
+server stops must not depend on such a race. A server given as a command must therefore receive
+the signal itself (``exec`` it from a shell wrapper); one that does not is SIGKILLed after the
+grace period and reported as not stopped gracefully.
 
 The log (:mod:`servers.logfile`) is kept after stop for the report; the harness adds
 ``[servers]`` lines to it (the command of each attempt, the outcome of the stop). See
@@ -339,7 +349,8 @@ class RunningServer:
     # -- stop --------------------------------------------------------------------------
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop the server: SIGINT to its group, then SIGKILL after ``grace`` seconds.
+        """Stop the server: SIGINT to its main process, then SIGKILL to its group after
+        ``grace`` seconds (see the module docstring for why not SIGINT to the group).
 
         Sets :attr:`exit_code` and :attr:`stopped_gracefully`. Calling it again, or on a
         server that never started, does nothing.
@@ -354,7 +365,8 @@ class RunningServer:
         began = time.monotonic()
         try:
             how = "it had exited before stop()"
-            if process.poll() is None and _groups.signal_group(process.pid, signal.SIGINT):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # does nothing once it is reaped
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=grace)
                 left = grace - (time.monotonic() - began)
@@ -414,3 +426,4 @@ class RunningServer:
 
     def __repr__(self) -> str:
         return f"<RunningServer {self.spec.name} {self.base_url} attempts={self.attempts}>"
+
