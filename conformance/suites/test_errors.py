@@ -23,9 +23,9 @@ does not parse; over HTTP/2 the erring request shares its connection with a gate
 is still open, so the connection is never idle and only the erring stream's own end counts.
 A case that leaves a server unable to handle errors (daphne's error handling dies at the
 first exception raised after ``http.response.start``; granian's process dies at an invalid
-status) launches a server of its own, and so does a case that needs the server's error handling
-intact (an exception before the start: its 5xx and its log line). Every case ends by checking
-that a new connection gets its answer.
+status) launches a server of its own; the cases that need the server's error handling intact
+(an exception before the start: its 5xx and its log line) share one (:func:`pristine`). Every
+case ends by checking that a new connection gets its answer.
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
 import h11
 import httpx
+import pytest
 
 from conformance.cases import Grade, case
 from conformance.client import (
@@ -361,6 +362,18 @@ def _judge_wire(exchange: Exchange, what: str, bodies: Iterable[bytes]) -> None:
     _judge_follow(exchange, what)
 
 
+@pytest.fixture(scope="module")
+def pristine(server: RunningServer) -> Iterator[RunningServer]:
+    """A server of its own for the cases that need the variant's error handling intact.
+
+    Only exceptions raised before ``http.response.start`` reach it, which no server's error
+    handling is worn out by (daphne's dies at the first one raised after the start), so the
+    cases judging them share it; each checks that it still serves.
+    """
+    with launch(server.spec, server.app) as fresh:
+        yield fresh
+
+
 async def _incomplete_case(server: RunningServer, name: str, what: str) -> None:
     """Run raw endpoint ``name`` on a server of its own; judge an incomplete response."""
     token = new_token()
@@ -406,31 +419,30 @@ def _judge_refused(attempt: Attempt, what: str) -> None:
     'its associated connection"; ASGI HTTP 2.5, Response Start: the server may "replace the '
     'response with an error response"',
 )
-async def test_an_exception_before_the_response_is_a_5xx(server: RunningServer) -> None:
+async def test_an_exception_before_the_response_is_a_5xx(pristine: RunningServer) -> None:
     """An app raising before ``http.response.start`` gets a 5xx response, promptly.
 
     Judges the server's error handling: nothing was sent yet, so the server terminates the
     request with a complete error response within :data:`PROMPT` (daphne's one-second
-    error tick included), and goes on serving. On a server of its own, whose error handling
-    no earlier case can have worn out (daphne's dies at an exception past the response start).
-    Broken server: ``error-hidden`` (answers 200 with an empty body).
+    error tick included), and goes on serving. On the :func:`pristine` server, whose error
+    handling no earlier case can have worn out (daphne's dies at an exception past the
+    response start). Broken server: ``error-hidden`` (answers 200 with an empty body).
     """
     token = new_token()
-    with launch(server.spec, server.app) as fresh:
-        async with Observer(fresh) as observer:
-            exchange = await _exchange(fresh, observer, "raise-before-start", token)
-            await observer.wait(token, "raising")
-        outcome = exchange.outcome
-        _not_hanging(exchange, "raised before http.response.start")
-        assert outcome.status is not None, (
-            f"the server closed the connection without a response after the app raised before "
-            f"http.response.start: {exchange.describe()}"
-        )
-        assert outcome.error_status, (
-            f"the app raised before http.response.start and the client got {outcome}, not a "
-            f"complete 5xx response: {exchange.describe()}"
-        )
-        await _still_serving(fresh)
+    async with Observer(pristine) as observer:
+        exchange = await _exchange(pristine, observer, "raise-before-start", token)
+        await observer.wait(token, "raising")
+    outcome = exchange.outcome
+    _not_hanging(exchange, "raised before http.response.start")
+    assert outcome.status is not None, (
+        f"the server closed the connection without a response after the app raised before "
+        f"http.response.start: {exchange.describe()}"
+    )
+    assert outcome.error_status, (
+        f"the app raised before http.response.start and the client got {outcome}, not a "
+        f"complete 5xx response: {exchange.describe()}"
+    )
+    await _still_serving(pristine)
 
 
 @case(
@@ -440,29 +452,28 @@ async def test_an_exception_before_the_response_is_a_5xx(server: RunningServer) 
     "of application instances they are running however they wish - log to console, send to "
     'syslog, or other options"',
 )
-async def test_an_exception_of_the_app_is_logged(server: RunningServer) -> None:
+async def test_an_exception_of_the_app_is_logged(pristine: RunningServer) -> None:
     """The exception an app raises shows up in the server's output.
 
     The spec leaves the channel open but has the server surface the error; the harness sees
     the server's stdout and stderr, where every server writes the traceback. Judged: the
     exception's message (which names the case's token and is written nowhere else) appears in
-    the log of a server of its own within :data:`PROMPT`. Broken server: ``error-hidden`` (the
-    exception never reaches the server).
+    the log of the :func:`pristine` server within :data:`PROMPT`. Broken server:
+    ``error-hidden`` (the exception never reaches the server).
     """
     token = new_token()
     message = deliberate_message(token)
-    with launch(server.spec, server.app) as fresh:
-        async with Observer(fresh) as observer:
-            await _exchange(fresh, observer, "raise-before-start", token)
-            await observer.wait(token, "raising")
-        deadline = time.monotonic() + PROMPT
-        while message not in (log := fresh.read_log()):
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the app's exception ({message!r}) is not in the server's log within "
-                    f"{PROMPT:.1f} s; the end of the log:\n{log[-2000:]}"
-                )
-            await asyncio.sleep(0.05)
+    async with Observer(pristine) as observer:
+        await _exchange(pristine, observer, "raise-before-start", token)
+        await observer.wait(token, "raising")
+    deadline = time.monotonic() + PROMPT
+    while message not in (log := pristine.read_log()):
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the app's exception ({message!r}) is not in the server's log within "
+                f"{PROMPT:.1f} s; the end of the log:\n{log[-2000:]}"
+            )
+        await asyncio.sleep(0.05)
 
 
 @case(
