@@ -1,12 +1,15 @@
-"""Run the selected variants concurrently: one shard per variant, in processes of their own.
+"""Run the selected variants concurrently: shards of variants, in processes of their own.
 
 Most of a case's time is waiting (server start, gates, absence windows, disconnect latency),
 so variants run side by side: each variant is a *shard*, an ``asgi-conformance run -j 1`` of
 that variant alone in a child process, with its own server process, event loop and deadlines,
-writing its own run document. At most ``jobs`` shards run at once; the slowest-looking
-variants start first so that the last one to finish is short. The shards' documents are then
-merged (:func:`conformance.report.merge.merge`) into the run's one document, exactly as a CI
-matrix's shards are: the same code judges a local run and a sharded one.
+writing its own run document. A variant estimated to take much longer than the others is
+split by family into several shards (each with a server of its own), so that the run is not
+as long as its slowest variant (:func:`plan_shards`). At most ``jobs`` shards run at once;
+the longest-looking start first so that the last one to finish is short. The shards'
+documents are then merged (:func:`conformance.report.merge.merge`) into the run's one
+document, exactly as a CI matrix's shards are: the same code judges a local run and a
+sharded one.
 
 Children speak the plain progress format (``[ k/N] VARIANT CASE: VERDICT (S s)``); the parent
 reads it to show one progress display and keeps everything else a child prints in that
@@ -19,6 +22,7 @@ what was written; the run's exit status is then 2.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import re
@@ -29,14 +33,25 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from servers import HTTPProtocol, ServerSpec, _groups
 
-__all__ = ["Shard", "ShardOutcome", "default_jobs", "order_shards", "run_shards"]
+from .cases import FAMILIES
+
+__all__ = [
+    "FAMILY_SECONDS",
+    "Shard",
+    "ShardOutcome",
+    "default_jobs",
+    "estimate",
+    "order_shards",
+    "plan_shards",
+    "run_shards",
+]
 
 #: A child's line for one finished case (the plain progress format of ``run``).
 _CASE_LINE: Final = re.compile(
@@ -49,6 +64,28 @@ _TOTAL_LINE: Final = re.compile(r"^asgi-conformance: (?P<total>\d+) case runs? o
 _DRAIN: Final = 0.2
 #: How long an interrupted shard may take to write its document before it is killed.
 _INTERRUPT_GRACE: Final = 30.0
+#: About how long each family takes on a variant that passes it (seconds, two busy cores, as
+#: ``python -m bench suite`` measures them). Only a scheduling hint: a wrong figure makes a
+#: run slower, never different. ``errors`` launches seven servers of its own, ``jobs`` two.
+FAMILY_SECONDS: Final[Mapping[str, float]] = {
+    "streaming": 3.0,
+    "sse": 1.0,
+    "push": 0.5,
+    "body": 3.0,
+    "jobs": 4.0,
+    "lifecycle": 4.0,
+    "errors": 9.0,
+    "scope": 1.0,
+    "headers": 4.0,
+    "extensions": 1.0,
+    "connection": 1.0,
+    "websocket": 7.0,
+}
+#: What one expected failure adds to the hint: a case a server fails mostly waits out the
+#: bound the server did not meet.
+EXPECTED_FAILURE_SECONDS: Final = 1.5
+#: A variant is split when its estimate is above this many times the median variant's.
+_SPLIT_ABOVE: Final = 1.25
 
 
 def default_jobs() -> int:
@@ -66,17 +103,96 @@ def default_jobs() -> int:
 
 @dataclass(frozen=True, slots=True)
 class Shard:
-    """One variant run alone.
+    """One variant run alone, on all the run's families or on some of them.
 
     Attributes:
-        name: the variant's name.
+        variant: the variant's name.
         option: the ``--server`` value that selects it alone (a name or a command).
         spec: the variant.
+        families: the families this shard runs (empty: every family the run selects).
+        estimate: its estimated seconds (:func:`estimate`), for scheduling.
     """
 
-    name: str
+    variant: str
     option: str
     spec: ServerSpec
+    families: tuple[str, ...] = ()
+    estimate: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """The variant, and the families when it runs some of them: ``daphne[errors,body]``."""
+        return f"{self.variant}[{','.join(self.families)}]" if self.families else self.variant
+
+    def words(self) -> list[str]:
+        """The ``run`` arguments that select this shard's variant and families."""
+        return ["--server", self.option, *(w for f in self.families for w in ("--family", f))]
+
+
+def estimate(spec: ServerSpec, family: str, expected_failures: int) -> float:
+    """The hint of how long ``family`` takes on ``spec`` (see :data:`FAMILY_SECONDS`).
+
+    WebSocket cases apply to HTTP/1.1 variants; over HTTP/2 only the extended-CONNECT ones do.
+    """
+    seconds = FAMILY_SECONDS.get(family, 1.0)
+    if family == "websocket" and spec.protocol is not HTTPProtocol.HTTP1:
+        seconds = 0.5
+    return seconds + EXPECTED_FAILURE_SECONDS * expected_failures
+
+
+def plan_shards(
+    variants: Sequence[tuple[str, ServerSpec]],
+    *,
+    families: Sequence[str] = (),
+    expected: Mapping[str, Mapping[str, int]] | None = None,
+    jobs: int,
+    split: bool = True,
+) -> list[Shard]:
+    """The shards of a run, longest first: one per variant, the outliers split by family.
+
+    A variant whose estimate is above :data:`_SPLIT_ABOVE` times the median variant's (and
+    above the run's total over ``jobs``) is split into as many shards as that bound goes into
+    its estimate, its families dealt longest first to the shortest part. A family is never
+    split: its cases may share a server scenario. Each extra shard costs a server start and
+    an interpreter (about a CPU-second), so only outliers are split.
+
+    Args:
+        variants: (``--server`` option, variant) pairs, in selection order.
+        families: the families the run selects (empty: all of them).
+        expected: per variant, how many expected failures each family has in its manifest.
+        jobs: how many shards run at once.
+        split: whether a variant may be split at all (not when cases are picked by id or -k).
+    """
+    chosen = tuple(families) or FAMILIES
+    expected = expected or {}
+    costs = {
+        spec.name: {
+            family: estimate(spec, family, expected.get(spec.name, {}).get(family, 0))
+            for family in chosen
+        }
+        for _, spec in variants
+    }
+    totals = {name: sum(cost.values()) for name, cost in costs.items()}
+    ordered = sorted(totals.values())
+    median = ordered[len(ordered) // 2] if ordered else 0.0
+    bound = max(_SPLIT_ABOVE * median, sum(ordered) / max(1, jobs))
+    shards: list[Shard] = []
+    for option, spec in variants:
+        total = totals[spec.name]
+        parts = min(len(chosen), math.ceil(total / bound)) if split and bound > 0 else 1
+        if parts <= 1:
+            shards.append(Shard(spec.name, option, spec, tuple(families), total))
+            continue
+        groups: list[list[str]] = [[] for _ in range(parts)]
+        loads = [0.0] * parts
+        for family in sorted(chosen, key=lambda f: -costs[spec.name][f]):
+            smallest = loads.index(min(loads))
+            groups[smallest].append(family)
+            loads[smallest] += costs[spec.name][family]
+        for group, load in zip(groups, loads, strict=True):
+            ordered_group = tuple(f for f in chosen if f in group)
+            shards.append(Shard(spec.name, option, spec, ordered_group, load))
+    return order_shards(shards)
 
 
 @dataclass(slots=True)
@@ -100,15 +216,15 @@ class ShardOutcome:
 
 
 def order_shards(shards: Sequence[Shard]) -> list[Shard]:
-    """Slowest-looking variants first (TLS, then HTTP/2, then the rest), else as selected.
+    """Longest estimate first; then TLS, then HTTP/2, then the rest; else as given.
 
     Starting the long shards first keeps the tail of the run short when there are more shards
     than jobs (longest-processing-time-first scheduling).
     """
 
-    def weight(shard: Shard) -> int:
+    def weight(shard: Shard) -> tuple[float, int]:
         spec = shard.spec
-        return 2 * spec.tls + (spec.protocol is not HTTPProtocol.HTTP1)
+        return shard.estimate, 2 * spec.tls + (spec.protocol is not HTTPProtocol.HTTP1)
 
     return sorted(shards, key=weight, reverse=True)
 
@@ -127,12 +243,14 @@ def run_shards(
 
     Args:
         shards: the shards, in start order.
-        child_args: the ``run`` arguments every shard gets (the selection but the servers).
+        child_args: the ``run`` arguments every shard gets (the selection but the servers and
+            the families, which each shard has: :meth:`Shard.words`).
         jobs: how many run at once.
         directory: where documents and logs go (a temporary directory if None; kept).
         junit: whether each shard writes JUnit XML beside its document.
         on_case: called with (variant, case, verdict, seconds, iteration) per finished case.
-        on_total: called with (variant, case runs) when a shard knows its size.
+        on_total: called with (variant, case runs) when a shard knows its size (a variant
+            split into several shards is announced once per shard).
     """
     directory = directory or Path(tempfile.mkdtemp(prefix="asgi-conformance-shards-"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -172,8 +290,7 @@ def run_shards(
                     "run",
                     "-j",
                     "1",
-                    "--server",
-                    shard.option,
+                    *shard.words(),
                     "--json",
                     str(outcome.document_path),
                     "--progress",
@@ -286,7 +403,7 @@ class _Follower:
             outcome.total = int(total["total"])
             if self.on_total is not None:
                 with self.lock:
-                    self.on_total(outcome.shard.name, outcome.total)
+                    self.on_total(outcome.shard.variant, outcome.total)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:

@@ -112,18 +112,24 @@ class Progress:
     def expect(self, shards: Sequence[Shard], jobs: int) -> None:
         """Show the display for a run of shards (their sizes come as each one starts)."""
         for shard in shards:
-            self.totals.setdefault(shard.name, 0)
-            self.done.setdefault(shard.name, 0)
-            self.counts.setdefault(shard.name, {})
+            self.totals.setdefault(shard.variant, 0)
+            self.done.setdefault(shard.variant, 0)
+            self.counts.setdefault(shard.variant, {})
         if not self.quiet and not self.live_mode:
             names = ", ".join(shard.name for shard in shards)
-            self._print(f"asgi-conformance: {len(shards)} variants, {jobs} at a time: {names}")
+            variants = len(self.totals)
+            self._print(
+                f"asgi-conformance: {variants} variants in {len(shards)} shards, {jobs} at a time: "
+                f"{names}"
+                if len(shards) != variants
+                else f"asgi-conformance: {variants} variants, {jobs} at a time: {names}"
+            )
             self.started = True
         self._start()
 
     def announce(self, variant: str, total: int) -> None:
-        """A shard knows how many case runs it has."""
-        self.totals[variant] = total
+        """A shard of ``variant`` knows how many case runs it has (its variant's add up)."""
+        self.totals[variant] = self.totals.get(variant, 0) + total
         self._refresh()
 
     def note(self, variant: str, case: str, verdict: str, duration: float, iteration: int) -> None:

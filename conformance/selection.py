@@ -15,6 +15,7 @@ run`` arguments asked for it, and the one place its options are spelled as words
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -239,8 +240,9 @@ class Selection:
         return [*(w for server in self.servers for w in ("--server", server)), *self._words()]
 
     def child_words(self) -> list[str]:
-        """A shard's ``run`` arguments: every option but the servers (a shard has its own)."""
-        return self._words()
+        """A shard's ``run`` arguments: every option but the servers and the families (a shard
+        has its own: :meth:`conformance.parallel.Shard.words`)."""
+        return dataclasses.replace(self, families=())._words()
 
     def _words(self) -> list[str]:
         """Every option but the servers, each spelled once, those at their default left out."""

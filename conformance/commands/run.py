@@ -22,7 +22,7 @@ import pytest
 
 from servers import HarnessError
 
-from ..parallel import Shard, default_jobs, order_shards, run_shards
+from ..parallel import default_jobs, plan_shards, run_shards
 from ..progress import Progress
 from ..selection import SelectedVariant, Selection, select_variants
 from . import CommandError, write_run_reports
@@ -78,8 +78,8 @@ def interrupt(signum: int, frame: Any) -> None:
 
 
 def child_args(args: argparse.Namespace) -> list[str]:
-    """The arguments every shard's ``run`` gets: the selection but the servers, and limits
-    (:meth:`Selection.child_words`), then pytest's own arguments."""
+    """The arguments every shard's ``run`` gets: the selection but the servers and families,
+    and limits (:meth:`Selection.child_words`), then pytest's own arguments."""
     words = Selection.from_args(args).child_words()
     if args.pytest_args:
         words += ["--", *args.pytest_args]
@@ -97,14 +97,17 @@ def run_shards_of(
     from ..report.merge import MergeError, merge
     from ..report.model import Result, exit_status, load
 
-    shards = order_shards(
-        [
-            Shard(name, v.option if "=" in v.option else f"={name}", v.spec)
-            for name, v in selected.items()
-        ]
+    selection = Selection.from_args(args)
+    shards = plan_shards(
+        [(v.option if "=" in v.option else f"={name}", v.spec) for name, v in selected.items()],
+        families=selection.families,
+        expected=expected_failures(selection.manifests),
+        jobs=jobs,
+        split=not (selection.cases or selection.keyword or args.pytest_args),
     )
+    order = list(selected)
     progress = Progress(out, live=mode == "live", quiet=mode == "pytest")
-    progress.expect(shards, jobs)
+    progress.expect(sorted(shards, key=lambda shard: order.index(shard.variant)), jobs)
     with tempfile.TemporaryDirectory(prefix="asgi-conformance-shards-") as directory:
         outcomes, interrupted = run_shards(
             shards,
@@ -117,8 +120,7 @@ def run_shards_of(
         )
         progress.stop()
         documents, errors = [], []
-        order = list(selected)
-        for outcome in sorted(outcomes, key=lambda o: order.index(o.shard.name)):
+        for outcome in sorted(outcomes, key=lambda o: order.index(o.shard.variant)):
             try:
                 documents.append(load(outcome.document_path))
             except ValueError:
@@ -141,7 +143,9 @@ def run_shards_of(
         document = merge(documents, command=command)
     except MergeError as error:
         raise CommandError(f"the shards cannot be merged: {error}") from None
+    in_order(document, order)
     run = document["run"]
+    run["selection"]["families"] = list(selection.families)
     run["errors"] = [*run["errors"], *errors]
     status = 2 if interrupted else run["pytest_status"]
     run["pytest_status"] = status
@@ -161,6 +165,45 @@ def run_shards_of(
     out.flush()
     code: int = run["exit_code"]
     return code
+
+
+def expected_failures(directory: Path | None) -> dict[str, dict[str, int]]:
+    """Per variant, how many expected failures each family has in the manifests (a hint)."""
+    from ..expectations import ExpectationError, load_all
+
+    if directory is None or not directory.is_dir():
+        return {}
+    try:
+        manifests = load_all(directory)
+    except ExpectationError:
+        return {}  # each shard reports it
+    counts: dict[str, dict[str, int]] = {}
+    for variant, entries in manifests.items():
+        families = counts.setdefault(variant, {})
+        for case in entries:
+            family = case.partition("/")[0]
+            families[family] = families.get(family, 0) + 1
+    return counts
+
+
+def in_order(document: dict[str, Any], variants: Sequence[str]) -> None:
+    """Put cases and results in the order of a run in one process (family, then collection;
+    variant as selected), whatever shards the variants were split into."""
+    from ..cases import FAMILIES
+
+    def family_index(case: str) -> int:
+        family = case.partition("/")[0]
+        return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES)
+
+    cases = sorted(document["cases"], key=lambda c: family_index(c["id"]))
+    position = {c["id"]: index for index, c in enumerate(cases)}
+    document["cases"] = cases
+    document["results"].sort(
+        key=lambda r: (
+            variants.index(r["variant"]) if r["variant"] in variants else len(variants),
+            position.get(r["case"], len(position)),
+        )
+    )
 
 
 def merge_junit(parts: Sequence[Path], target: Path) -> None:

@@ -1,4 +1,5 @@
-"""Concurrent runs: each variant a shard in a process of its own, merged into one run; SIGTERM.
+"""Concurrent runs: each variant a shard in a process of its own, merged into one run; SIGTERM;
+and how a run is planned into shards (an outlier variant split by family).
 
 Real runs of the command line on two uvicorn variants, kept to one or a few cases.
 """
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from conformance.cases import FAMILIES
+from conformance.parallel import EXPECTED_FAILURE_SECONDS, estimate, plan_shards
 from conformance.report.model import validate
 from conformance.selection import select_variants
+from servers import ServerSpec, get
 
 VARIANTS = "uvicorn-h11,uvicorn-httptools"
 
@@ -95,3 +99,53 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path, jobs: str) -> None:
     document = json.loads((tmp_path / "run.json").read_text())
     assert document["run"]["exit_code"] == 2
     assert document["results"], "the cases that finished are in the document"
+
+
+# -- planning: which shards a run has ---------------------------------------------------------
+
+
+def _variants(*names: str) -> list[tuple[str, ServerSpec]]:
+    return [(f"={name}", get(name)) for name in names]
+
+
+EIGHT = ("uvicorn-h11", "uvicorn-httptools", "hypercorn", "granian", "daphne", "hypercorn-h2c")
+
+
+def test_a_variant_far_longer_than_the_others_is_split_by_family() -> None:
+    """An outlier (many expected failures) becomes two shards; each family is in exactly one;
+    the others stay whole; the longest estimates start first."""
+    expected = {"daphne": {"errors": 10, "websocket": 10, "body": 4}}
+    shards = plan_shards(_variants(*EIGHT), expected=expected, jobs=12)
+    daphne = [s for s in shards if s.variant == "daphne"]
+    assert len(daphne) == 2
+    assert sorted(f for s in daphne for f in s.families) == sorted(FAMILIES)
+    assert {"errors", "websocket"} not in [
+        set(s.families) for s in daphne
+    ]  # the two heaviest apart
+    assert all(s.families == () for s in shards if s.variant != "daphne")
+    assert [s.estimate for s in shards] == sorted((s.estimate for s in shards), reverse=True)
+    words = daphne[0].words()
+    assert words[:2] == ["--server", "=daphne"]
+    assert words[2::2] == ["--family"] * len(daphne[0].families)
+    assert daphne[0].name == f"daphne[{','.join(daphne[0].families)}]"
+
+
+def test_variants_alike_are_not_split() -> None:
+    shards = plan_shards(_variants(*EIGHT), expected={}, jobs=12)
+    assert [s.name for s in shards] == [s.variant for s in shards]  # one shard each, named after it
+    assert sorted(s.variant for s in shards) == sorted(EIGHT)
+
+
+def test_nothing_is_split_when_cases_are_picked_or_families_are_few() -> None:
+    expected = {"daphne": {"errors": 10, "websocket": 10, "body": 4}}
+    picked = plan_shards(_variants(*EIGHT), expected=expected, jobs=12, split=False)
+    assert len(picked) == len(EIGHT)
+    one = plan_shards(_variants(*EIGHT), families=("errors",), expected=expected, jobs=12)
+    assert len(one) == len(EIGHT)
+    assert all(s.families == ("errors",) for s in one)  # the run's families reach every shard
+
+
+def test_the_hint_counts_expected_failures_and_what_a_protocol_runs() -> None:
+    h1, h2 = get("uvicorn-h11"), get("hypercorn-h2")
+    assert estimate(h1, "errors", 2) == estimate(h1, "errors", 0) + 2 * EXPECTED_FAILURE_SECONDS
+    assert estimate(h2, "websocket", 0) < estimate(h1, "websocket", 0)

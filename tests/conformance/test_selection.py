@@ -19,7 +19,9 @@ from conformance.cli import _parser
 from conformance.commands import CommandError
 from conformance.commands.pytest_run import pytest_args, pytest_ini
 from conformance.commands.run import child_args
+from conformance.parallel import Shard
 from conformance.selection import DEFAULT_APP, Selection
+from servers import get
 
 COMMAND = "mycorn=python -m mycorn --bind {host}:{port} {app};caps=lifespan,lifespan_state"
 CASE = "scope/client-and-server"
@@ -163,18 +165,22 @@ def test_the_plugin_words_round_trip(
 def test_a_shard_child_gets_every_option_but_the_servers(
     no_expectations: bool, manifests: Path
 ) -> None:
-    """``child_args`` carries every option but the servers, then pytest's arguments."""
+    """``child_args`` carries every option but the servers and families (the shard's own
+    words add them), then pytest's arguments."""
     extra = ["--no-expectations"] if no_expectations else []
     args = parsed("run", *every_option(manifests), *extra, "--", "-x", "--tb=short")
     selection = Selection.from_args(args)
     words = child_args(args)
     assert "--server" not in words
+    assert "--family" not in words
     assert words == [*selection.child_words(), "--", "-x", "--tb=short"]
-    child = parsed("run", "--server", "=uvicorn-h11", "--json", "shard.json", *words)
+    spec = get("uvicorn-h11")
+    shard = Shard("uvicorn-h11", "=uvicorn-h11", spec, families=selection.families)
+    child = parsed("run", *shard.words(), "--json", "shard.json", *words)
     assert Selection.from_args(child) == dataclasses.replace(selection, servers=("=uvicorn-h11",))
     assert child.pytest_args == ["-x", "--tb=short"]
     assert Selection.from_args(parsed("run", *selection.child_words())) == dataclasses.replace(
-        selection, servers=()
+        selection, servers=(), families=()
     )
 
 
