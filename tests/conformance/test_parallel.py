@@ -119,9 +119,8 @@ def test_a_variant_far_longer_than_the_others_is_split_by_family() -> None:
     daphne = [s for s in shards if s.variant == "daphne"]
     assert len(daphne) == 2
     assert sorted(f for s in daphne for f in s.families) == sorted(FAMILIES)
-    assert {"errors", "websocket"} not in [
-        set(s.families) for s in daphne
-    ]  # the two heaviest apart
+    heaviest = [s for s in daphne if "errors" in s.families or "websocket" in s.families]
+    assert len(heaviest) == 2  # the two heaviest families are dealt apart
     assert all(s.families == () for s in shards if s.variant != "daphne")
     assert [s.estimate for s in shards] == sorted((s.estimate for s in shards), reverse=True)
     words = daphne[0].words()
