@@ -112,8 +112,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="variants run at once, each in a process of its own (default: six per core, as a "
-        "shard mostly waits; -j 1 runs them one after the other in this process)",
+        help="shards run at once, each in a process of its own (default: eight per core, as a "
+        "shard mostly waits; -j 1 runs the variants one after the other in this process)",
     )
     run.add_argument("--startup-timeout", type=float, metavar="S", help="seconds to first answer")
     run.add_argument(

@@ -22,7 +22,6 @@ what was written; the run's exit status is then 2.
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import re
@@ -64,41 +63,40 @@ _TOTAL_LINE: Final = re.compile(r"^asgi-conformance: (?P<total>\d+) case runs? o
 _DRAIN: Final = 0.2
 #: How long an interrupted shard may take to write its document before it is killed.
 _INTERRUPT_GRACE: Final = 30.0
-#: About how long each family takes on a variant that passes it (seconds, two busy cores, as
-#: ``python -m bench suite`` measures them). Only a scheduling hint: a wrong figure makes a
-#: run slower, never different. ``errors`` launches seven servers of its own, ``jobs`` two.
-FAMILY_SECONDS: Final[Mapping[str, float]] = {
-    "streaming": 3.0,
-    "sse": 1.0,
-    "push": 0.5,
-    "body": 3.0,
-    "jobs": 4.0,
-    "lifecycle": 4.0,
-    "errors": 9.0,
-    "scope": 1.0,
-    "headers": 4.0,
-    "extensions": 1.0,
-    "connection": 1.0,
-    "websocket": 7.0,
+#: About how long each family takes on a variant that passes it, over HTTP/1.1 and over HTTP/2,
+#: and what each expected failure adds (a case a server fails mostly waits out the bound the
+#: server did not meet): seconds, with every variant side by side on two cores, as
+#: ``python -m bench suite`` measures them. Only a scheduling hint: a wrong figure makes a run
+#: slower, never different. ``errors`` and ``lifecycle`` launch servers of their own.
+FAMILY_SECONDS: Final[Mapping[str, tuple[float, float, float]]] = {
+    "streaming": (4.0, 3.0, 1.0),
+    "sse": (0.5, 0.5, 2.0),
+    "push": (0.1, 0.1, 0.1),
+    "body": (3.0, 5.0, 1.4),
+    "jobs": (3.0, 3.0, 0.8),
+    "lifecycle": (4.0, 4.0, 0.2),
+    "errors": (7.0, 6.0, 1.4),
+    "scope": (0.5, 0.5, 0.6),
+    "headers": (6.0, 2.0, 0.1),
+    "extensions": (0.2, 0.2, 0.1),
+    "connection": (1.0, 0.1, 0.3),
+    "websocket": (7.0, 0.2, 0.5),
 }
-#: What one expected failure adds to the hint: a case a server fails mostly waits out the
-#: bound the server did not meet.
-EXPECTED_FAILURE_SECONDS: Final = 1.5
 #: A variant is split when its estimate is above this many times the median variant's.
-_SPLIT_ABOVE: Final = 1.25
+_SPLIT_ABOVE: Final = 1.2
 
 
 def default_jobs() -> int:
-    """How many shards run at once by default: six per core (twelve on two cores).
+    """How many shards run at once by default: eight per core (sixteen on two cores).
 
     A shard spends most of its time waiting (server starts, gates, absence windows, a
-    deviating server's timeouts), not computing: the eleven installed variants side by side
-    keep two cores about three quarters busy, the matrix gives the same verdicts as serially,
-    and its wall time is the longest shard's rather than a sum. Timing judgements wait on
-    observed events, so the extra load slows them without changing them; ``--verify N``
-    under a CPU hog is how that is checked.
+    deviating server's timeouts), not computing: the installed variants side by side (and the
+    slowest of them split in two, :func:`plan_shards`) keep two cores about three quarters
+    busy, the matrix gives the same verdicts as serially, and its wall time is the longest
+    shard's rather than a sum. Timing judgements wait on observed events, so the extra load
+    slows them without changing them; ``--verify N`` under a CPU hog is how that is checked.
     """
-    return 6 * max(1, os.cpu_count() or 1)
+    return 8 * max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +128,10 @@ class Shard:
 
 
 def estimate(spec: ServerSpec, family: str, expected_failures: int) -> float:
-    """The hint of how long ``family`` takes on ``spec`` (see :data:`FAMILY_SECONDS`).
-
-    WebSocket cases apply to HTTP/1.1 variants; over HTTP/2 only the extended-CONNECT ones do.
-    """
-    seconds = FAMILY_SECONDS.get(family, 1.0)
-    if family == "websocket" and spec.protocol is not HTTPProtocol.HTTP1:
-        seconds = 0.5
-    return seconds + EXPECTED_FAILURE_SECONDS * expected_failures
+    """The hint of how long ``family`` takes on ``spec`` (see :data:`FAMILY_SECONDS`)."""
+    http1, http2, failure = FAMILY_SECONDS.get(family, (1.0, 1.0, 1.0))
+    seconds = http1 if spec.protocol is HTTPProtocol.HTTP1 else http2
+    return seconds + failure * expected_failures
 
 
 def plan_shards(
@@ -150,11 +144,12 @@ def plan_shards(
 ) -> list[Shard]:
     """The shards of a run, longest first: one per variant, the outliers split by family.
 
-    A variant whose estimate is above :data:`_SPLIT_ABOVE` times the median variant's (and
-    above the run's total over ``jobs``) is split into as many shards as that bound goes into
-    its estimate, its families dealt longest first to the shortest part. A family is never
-    split: its cases may share a server scenario. Each extra shard costs a server start and
-    an interpreter (about a CPU-second), so only outliers are split.
+    While there are more jobs than shards, the variant with the longest estimate per shard is
+    given one shard more, as long as that estimate is above :data:`_SPLIT_ABOVE` times the
+    median variant's and above the run's total over ``jobs``; its families are then dealt,
+    longest first, to its shortest shard. A family is never split: its cases may share a
+    server scenario. Each extra shard costs a server start and an interpreter (about a
+    CPU-second), so only outliers are split, and never into more shards than run at once.
 
     Args:
         variants: (``--server`` option, variant) pairs, in selection order.
@@ -176,15 +171,22 @@ def plan_shards(
     ordered = sorted(totals.values())
     median = ordered[len(ordered) // 2] if ordered else 0.0
     bound = max(_SPLIT_ABOVE * median, sum(ordered) / max(1, jobs))
+    parts = dict.fromkeys(totals, 1)
+    spare = max(0, jobs - len(variants)) if split else 0
+    while spare:
+        name = max(parts, key=lambda n: totals[n] / parts[n])
+        if totals[name] / parts[name] <= bound or parts[name] >= len(chosen):
+            break
+        parts[name] += 1
+        spare -= 1
     shards: list[Shard] = []
     for option, spec in variants:
-        total = totals[spec.name]
-        parts = min(len(chosen), math.ceil(total / bound)) if split and bound > 0 else 1
-        if parts <= 1:
-            shards.append(Shard(spec.name, option, spec, tuple(families), total))
+        count = parts[spec.name]
+        if count == 1:
+            shards.append(Shard(spec.name, option, spec, tuple(families), totals[spec.name]))
             continue
-        groups: list[list[str]] = [[] for _ in range(parts)]
-        loads = [0.0] * parts
+        groups: list[list[str]] = [[] for _ in range(count)]
+        loads = [0.0] * count
         for family in sorted(chosen, key=lambda f: -costs[spec.name][f]):
             smallest = loads.index(min(loads))
             groups[smallest].append(family)

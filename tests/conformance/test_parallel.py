@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cases import FAMILIES
-from conformance.parallel import EXPECTED_FAILURE_SECONDS, estimate, plan_shards
+from conformance.parallel import FAMILY_SECONDS, estimate, plan_shards
 from conformance.report.model import validate
 from conformance.selection import select_variants
 from servers import ServerSpec, get
@@ -146,5 +146,5 @@ def test_nothing_is_split_when_cases_are_picked_or_families_are_few() -> None:
 
 def test_the_hint_counts_expected_failures_and_what_a_protocol_runs() -> None:
     h1, h2 = get("uvicorn-h11"), get("hypercorn-h2")
-    assert estimate(h1, "errors", 2) == estimate(h1, "errors", 0) + 2 * EXPECTED_FAILURE_SECONDS
+    assert estimate(h1, "errors", 2) == estimate(h1, "errors", 0) + 2 * FAMILY_SECONDS["errors"][2]
     assert estimate(h2, "websocket", 0) < estimate(h1, "websocket", 0)
