@@ -5,7 +5,7 @@ Theory of operation::
     start()   make certificates (TLS variants)
               pick a free port on 127.0.0.1 (bind to 0, read it, close)
               spawn the argv in a new process group; stdout and stderr -> the log file
-              probe GET ready_path in the variant's protocol every 50 ms until any status
+              probe GET ready_path in the variant's protocol every 20 ms until any status
               comes back; the server exiting first is a ServerStartError at once, unless
               its log says "address already in use": then a new port, 3 attempts in all
               (with wait_ready=False: none of this, start() returns once spawned)
@@ -71,7 +71,7 @@ LOOPBACK = "127.0.0.1"
 #: How many ports are tried when the server finds its port taken.
 PORT_ATTEMPTS = 3
 _PROBE_TIMEOUT = 0.5
-_POLL_INTERVAL = 0.05
+_POLL_INTERVAL = 0.02
 _KILL_TIMEOUT = 5.0
 # Hypercorn and uvicorn say "[Errno 98] ... address already in use", daphne (Twisted) and
 # granian (Rust) say "Address already in use".
@@ -426,4 +426,3 @@ class RunningServer:
 
     def __repr__(self) -> str:
         return f"<RunningServer {self.spec.name} {self.base_url} attempts={self.attempts}>"
-

@@ -199,10 +199,16 @@ class Ended:
 Received = Message | Close | Pong | Ended
 
 
+#: How much of a message's payload a description shows.
+_SHOWN: Final = 120
+
+
 def _describe(item: Received) -> str:
+    """One line for the transcript or a failure: a long payload is cut (not copied whole)."""
     if isinstance(item, Message):
-        shown = item.text if item.text is not None else item.data
-        return f"{item.kind} message, {item.size} long, {item.frames} frame(s): {shown!r}"
+        payload = item.text if item.text is not None else item.data
+        shown = repr(payload[:_SHOWN]) + ("..." if len(payload) > _SHOWN else "")
+        return f"{item.kind} message, {item.size} long, {item.frames} frame(s): {shown}"
     return repr(item)
 
 
