@@ -310,7 +310,8 @@ def _document(record: dict[str, Any]) -> str:
         if part in sections:
             out += [f"\n## {_TITLES[part]}\n\n", _METHODS[part], "\n\n", sections[part]]
     if ANALYSIS.exists() and record["full"]:
-        out += ["\n", ANALYSIS.read_text(encoding="utf-8")]
+        # analysis.md links relative to bench/; BENCHMARKS.md sits at the root.
+        out += ["\n", ANALYSIS.read_text(encoding="utf-8").replace("](../", "](")]
     return "".join(out)
 
 

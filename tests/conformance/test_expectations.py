@@ -19,7 +19,7 @@ outcome = "fail"
 match = "\\\\d+ chunks were produced"
 reason = "send() never blocks"
 clause = "ASGI HTTP 2.5, Response Body"
-bug = "servers.md B15"
+bug = "docs/server-behaviour.md#daphne-no-backpressure"
 """
 
 
@@ -35,7 +35,10 @@ def test_an_entry_loads_and_matches_its_failure(tmp_path: Path) -> None:
     assert entry.variant == "daphne"
     assert entry.matches("AssertionError: 1219 chunks were produced")
     assert not entry.matches("AssertionError: the server grew by 45 MiB")
-    assert entry.describe() == "send() never blocks (ASGI HTTP 2.5, Response Body; servers.md B15)"
+    assert (
+        entry.describe() == "send() never blocks (ASGI HTTP 2.5, Response Body; "
+        "docs/server-behaviour.md#daphne-no-backpressure)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,7 +58,10 @@ def test_an_entry_loads_and_matches_its_failure(tmp_path: Path) -> None:
             id="bad-outcome",
         ),
         pytest.param(
-            GOOD.replace('bug = "servers.md B15"', 'bug = "x"\nseverity = "high"'),
+            GOOD.replace(
+                'bug = "docs/server-behaviour.md#daphne-no-backpressure"',
+                'bug = "x"\nseverity = "high"',
+            ),
             "unknown keys severity",
             id="unknown-key",
         ),

@@ -37,7 +37,7 @@ outcome = "fail"
 match = "the server said \\\\d+"
 reason = "it says 200"
 clause = "clause b"
-bug = "servers.md B1"
+bug = "docs/server-behaviour.md#daphne-no-backpressure"
 
 [[expected]]
 case = "streaming/stale"
@@ -504,7 +504,11 @@ def test_update_plans_every_kind_of_change(manifests: Path) -> None:
     entries = load(manifests / "alpha.toml")
     assert list(entries) == ["streaming/b", "streaming/new"]
     b, new = entries["streaming/b"], entries["streaming/new"]
-    assert (b.reason, b.clause, b.bug) == ("it says 200", "clause b", "servers.md B1")
+    assert (b.reason, b.clause, b.bug) == (
+        "it says 200",
+        "clause b",
+        "docs/server-behaviour.md#daphne-no-backpressure",
+    )
     assert b.matches("AssertionError: now it says 503!")
     assert (new.reason, new.clause, new.bug) == ("alpha is slow", "clause w", None)
     assert new.match == r"took \d+ ms, \[x\]"
