@@ -206,7 +206,7 @@ _SHOWN: Final = 120
 def _describe(item: Received) -> str:
     """One line for the transcript or a failure: a long payload is cut (not copied whole)."""
     if isinstance(item, Message):
-        payload = item.text if item.text is not None else item.data
+        payload: str | bytes = item.text if item.text is not None else (item.data or b"")
         shown = repr(payload[:_SHOWN]) + ("..." if len(payload) > _SHOWN else "")
         return f"{item.kind} message, {item.size} long, {item.frames} frame(s): {shown}"
     return repr(item)
