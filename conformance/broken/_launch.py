@@ -20,9 +20,10 @@ in the catalogue and so starts faster::
   line with the entry's app wrapping ``APP`` (``clean``: ``APP`` alone), so signals, exit
   code and process group are the server's own.
 * A wire entry starts the real server on another loopback port, as a child in the same
-  process group, and runs the proxy on ``P`` in front of it. On SIGINT or SIGTERM (which the
-  group's server gets too) it stops accepting, keeps relaying open connections until the
-  server has exited, and exits with the server's exit code.
+  process group, and runs the proxy on ``P`` in front of it. On SIGINT or SIGTERM it passes
+  the signal on to the server (the harness signals the main process only), stops accepting,
+  keeps relaying open connections until the server has exited, and exits with the server's
+  exit code.
 """
 
 from __future__ import annotations
@@ -124,9 +125,15 @@ async def _front(argv: list[str], proxy: Proxy, host: str, port: int, inner: int
     child = await asyncio.create_subprocess_exec(*argv)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def forward(signum: int) -> None:
+        # The harness signals this process, the group's leader, alone: pass it on.
+        stopping.set()
+        if child.returncode is None:
+            child.send_signal(signum)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        # The server is in this process group: a group signal reaches it without us.
-        loop.add_signal_handler(signum, stopping.set)
+        loop.add_signal_handler(signum, forward, signum)
     listener = await wire.serve(proxy, host, port, (host, inner))
     print(f"[broken] proxy on {host}:{port} in front of {host}:{inner}", file=sys.stderr)
     exited = asyncio.create_task(child.wait())
