@@ -54,11 +54,33 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="no measurement: rebuild BENCHMARKS.md from the record",
     )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="measure the given parts again into the record of the last full run, and rebuild "
+        "BENCHMARKS.md (it says which parts were measured when)",
+    )
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    if args.update and (not args.parts or args.quick or args.render):
+        parser.error("--update needs the parts to measure again, without --quick or --render")
+    if args.update and not RECORD.exists():
+        parser.error(f"--update needs the record of a full run ({RECORD}); run python -m bench")
     return args
+
+
+def _part_of(target: str) -> str:
+    """The part a target line of the record belongs to (records keep no part per target)."""
+    for prefix, part in (
+        ("the full conformance matrix", "suite"),
+        ("over the wire", "wire"),
+        ("streaming,", "streaming"),
+    ):
+        if target.startswith(prefix):
+            return part
+    return "inprocess"
 
 
 def _settings(quick: bool) -> dict[str, dict[str, Any]]:
@@ -191,6 +213,19 @@ def main(argv: list[str] | None = None) -> int:
             _progress(f"--- {part}")
             runners[part]()
     command = "python -m bench" + (" " + " ".join(args.parts) if args.parts else "")
+    if args.update:
+        record = json.loads(RECORD.read_text(encoding="utf-8"))
+        record["sections"].update(sections)
+        record["targets"] = [t for t in record["targets"] if _part_of(t[0]) not in parts] + targets
+        when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        record.setdefault("updated", {}).update(
+            {part: f"{when}, `{command} --update`, load average {load_average()}" for part in parts}
+        )
+        RECORD.write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
+        output = args.output or REPO_ROOT / "BENCHMARKS.md"
+        output.write_text(_document(record), encoding="utf-8")
+        _progress(f"updated {', '.join(parts)} in {RECORD.name}; wrote {output}")
+        return 0
     record = {
         "command": command + (" --quick" if args.quick else ""),
         "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -306,9 +341,13 @@ def _document(record: dict[str, Any]) -> str:
             *(f"| {t} | {m} | {inprocess.verdict(v)} |\n" for t, m, v in targets),
         ]
     sections = record["sections"]
+    updated = record.get("updated", {})
     for part in PARTS:
         if part in sections:
-            out += [f"\n## {_TITLES[part]}\n\n", _METHODS[part], "\n\n", sections[part]]
+            out += [f"\n## {_TITLES[part]}\n\n", _METHODS[part], "\n\n"]
+            if part in updated:
+                out.append(f"Measured again on its own: {updated[part]}.\n\n")
+            out.append(sections[part])
     if ANALYSIS.exists() and record["full"]:
         # analysis.md links relative to bench/; BENCHMARKS.md sits at the root.
         out += ["\n", ANALYSIS.read_text(encoding="utf-8").replace("](../", "](")]

@@ -103,7 +103,7 @@ def run_shards_of(
         families=selection.families,
         expected=expected_failures(selection.manifests),
         jobs=jobs,
-        split=not (selection.cases or selection.keyword or args.pytest_args),
+        split=not (selection.cases or selection.keyword),
     )
     order = list(selected)
     progress = Progress(out, live=mode == "live", quiet=mode == "pytest")
