@@ -3,7 +3,7 @@
 Granian forks a worker and daphne may run threads; the resident set of every process in the
 server's process group is summed, so "bounded memory" means the server as a whole.
 
-Sampling alone can miss a burst between two samples (daphne queues a whole upload to
+Sampling alone can miss a burst between two samples (daphne queues a whole 64 MiB upload to
 the app at once), so :class:`Growth` also resets and reads each process's peak resident set
 (``VmHWM``, reset by writing ``5`` to ``/proc/PID/clear_refs``).
 """

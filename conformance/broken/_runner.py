@@ -282,7 +282,7 @@ def _diagnose(
     Problems of stacks become problems of the members that fail alone. A case that only the
     whole stack fails, while every member alone passes it, is no problem of any variation: a
     stack is a way to run many variations at once, and its dozen middlewares add memory and
-    latency of their own (a 32 MiB upload split byte-wise and at random, through every layer,
+    latency of their own (a 64 MiB upload split byte-wise and at random, through every layer,
     costs the stack a few MiB that no member costs alone). It is printed as a note.
     """
     stacks = {t.id: t for t in found if t.members}
