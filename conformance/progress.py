@@ -118,12 +118,8 @@ class Progress:
         if not self.quiet and not self.live_mode:
             names = ", ".join(shard.name for shard in shards)
             variants = len(self.totals)
-            self._print(
-                f"asgi-conformance: {variants} variants in {len(shards)} shards, {jobs} at a time: "
-                f"{names}"
-                if len(shards) != variants
-                else f"asgi-conformance: {variants} variants, {jobs} at a time: {names}"
-            )
+            split = f" in {len(shards)} shards" if len(shards) != variants else ""
+            self._print(f"asgi-conformance: {variants} variants{split}, {jobs} at a time: {names}")
             self.started = True
         self._start()
 

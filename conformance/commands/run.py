@@ -77,12 +77,12 @@ def interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def child_args(args: argparse.Namespace) -> list[str]:
+def child_args(selection: Selection, pytest_args: Sequence[str]) -> list[str]:
     """The arguments every shard's ``run`` gets: the selection but the servers and families,
     and limits (:meth:`Selection.child_words`), then pytest's own arguments."""
-    words = Selection.from_args(args).child_words()
-    if args.pytest_args:
-        words += ["--", *args.pytest_args]
+    words = selection.child_words()
+    if pytest_args:
+        words += ["--", *pytest_args]
     return words
 
 
@@ -111,7 +111,7 @@ def run_shards_of(
     with tempfile.TemporaryDirectory(prefix="asgi-conformance-shards-") as directory:
         outcomes, interrupted = run_shards(
             shards,
-            child_args(args),
+            child_args(selection, args.pytest_args),
             jobs=jobs,
             directory=Path(directory),
             junit=bool(args.junit),
@@ -143,7 +143,6 @@ def run_shards_of(
         document = merge(documents, command=command)
     except MergeError as error:
         raise CommandError(f"the shards cannot be merged: {error}") from None
-    in_order(document, order)
     run = document["run"]
     run["selection"]["families"] = list(selection.families)
     run["errors"] = [*run["errors"], *errors]
@@ -184,26 +183,6 @@ def expected_failures(directory: Path | None) -> dict[str, dict[str, int]]:
             family = case.partition("/")[0]
             families[family] = families.get(family, 0) + 1
     return counts
-
-
-def in_order(document: dict[str, Any], variants: Sequence[str]) -> None:
-    """Put cases and results in the order of a run in one process (family, then collection;
-    variant as selected), whatever shards the variants were split into."""
-    from ..cases import FAMILIES
-
-    def family_index(case: str) -> int:
-        family = case.partition("/")[0]
-        return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES)
-
-    cases = sorted(document["cases"], key=lambda c: family_index(c["id"]))
-    position = {c["id"]: index for index, c in enumerate(cases)}
-    document["cases"] = cases
-    document["results"].sort(
-        key=lambda r: (
-            variants.index(r["variant"]) if r["variant"] in variants else len(variants),
-            position.get(r["case"], len(position)),
-        )
-    )
 
 
 def merge_junit(parts: Sequence[Path], target: Path) -> None:

@@ -6,15 +6,17 @@ document; a last job merges them, renders one report and gates on the merged exi
 Documents merge only when they judged the same suite (the same ``suite_version``) with the same
 app, and no cell (a case on a variant) is in two of them. The merged run starts with the earliest
 shard and ends with the latest; its results, summary and exit status are recomputed from the
-shards' results, and ``run.shards`` keeps what each shard ran on.
+shards' results, in the order of a run in one process (variant, then family, then collection),
+and ``run.shards`` keeps what each shard ran on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..cases import FAMILIES
 from .model import SCHEMA_VERSION, Result, exit_status, summarize
 
 __all__ = ["MergeError", "merge"]
@@ -47,6 +49,16 @@ def _pytest_status(documents: Sequence[Mapping[str, Any]]) -> int:
     return max(ran) if ran else 5
 
 
+def _in_family_order(cases: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cases by family (:data:`conformance.cases.FAMILIES`), in their order within one."""
+
+    def family(case: Mapping[str, Any]) -> int:
+        name = str(case["id"]).partition("/")[0]
+        return FAMILIES.index(name) if name in FAMILIES else len(FAMILIES)
+
+    return sorted(cases, key=family)
+
+
 def merge(documents: Sequence[Mapping[str, Any]], *, command: str) -> dict[str, Any]:
     """One run document holding every shard's results.
 
@@ -76,8 +88,14 @@ def merge(documents: Sequence[Mapping[str, Any]], *, command: str) -> dict[str, 
     names = _union([[v["name"] for v in variants]])
     if len(names) != len(variants):
         variants = [next(v for v in variants if v["name"] == name) for name in names]
-    cases = {c["id"]: c for d in documents for c in d["cases"]}
-    results = [r for shard in shards for r in shard]
+    cases = _in_family_order({c["id"]: c for d in documents for c in d["cases"]}.values())
+    position = {c["id"]: index for index, c in enumerate(cases)}
+    # The order of a run in one process: variant as listed, then family and collection, so
+    # that a variant split into shards by family reads as if it had run whole.
+    results = sorted(
+        (r for shard in shards for r in shard),
+        key=lambda r: (names.index(r.variant), position.get(r.case, len(position))),
+    )
     errors = [e for d in documents for e in d["run"]["errors"]]
     status = _pytest_status(documents)
     gates = {d["run"].get("gate", "all") for d in documents}
@@ -126,7 +144,7 @@ def merge(documents: Sequence[Mapping[str, Any]], *, command: str) -> dict[str, 
             ],
         },
         "variants": variants,
-        "cases": list(cases.values()),
+        "cases": cases,
         "results": [r.to_json() for r in results],
         "summary": summarize(results, names),
     }

@@ -146,6 +146,7 @@ async def test_a_64_mib_stream_to_a_slow_reader_flows_in_bounded_memory(
     pass in some runs; a fresh server's growth is the stream's alone.
     """
     size = 64 * MIB
+    bound = size // 2
     token = new_token()
     digest = hashlib.sha256()
     received = 0
@@ -164,10 +165,10 @@ async def test_a_64_mib_stream_to_a_slow_reader_flows_in_bounded_memory(
                     # A server without backpressure takes the rest from the app meanwhile.
                     await observer.happened(token, "done", timeout=PAUSE)
                     memory.sample()
-                    if memory.largest >= size // 2:
+                    if memory.largest >= bound:
                         break  # it holds the stream: judged now, the rest need not flow
         growth, described = memory.largest, memory.describe()
-    assert growth < size // 2, (
+    assert growth < bound, (
         f"the server grew by {growth // MIB} MiB streaming 64 MiB to a slow reader ({described})"
     )
     assert received == size, f"the client received {received} of {size} bytes"

@@ -623,6 +623,39 @@ def test_merge_sums_up_shards_into_one_valid_run() -> None:
     assert "beta" in text
 
 
+def test_merge_of_one_variant_split_by_family_reads_as_one_run() -> None:
+    """Shards of one variant (families apart) and of another merge into the order of a run in
+    one process: variant as listed, then family, then collection."""
+    from conformance.report.merge import merge
+
+    sse = document(
+        [record("sse/c", "alpha", "pass")],
+        variants=("alpha",),
+        started_at="2026-01-01T00:00:00+00:00",
+    )
+    streaming = document(
+        [record("streaming/a", "alpha", "pass"), record("streaming/b", "alpha", "pass")],
+        variants=("alpha",),
+        started_at="2026-01-01T00:00:00+00:00",
+    )
+    beta = document(
+        [record("sse/c", "beta", "pass"), record("streaming/a", "beta", "pass")],
+        variants=("beta",),
+        started_at="2026-01-01T00:00:00+00:00",
+    )
+    merged = merge([sse, streaming, beta], command="x")
+    validate(merged)
+    assert [v["name"] for v in merged["variants"]] == ["alpha", "beta"]
+    assert [c["id"] for c in merged["cases"]] == ["streaming/a", "streaming/b", "sse/c"]
+    assert [(r["variant"], r["case"]) for r in merged["results"]] == [
+        ("alpha", "streaming/a"),
+        ("alpha", "streaming/b"),
+        ("alpha", "sse/c"),
+        ("beta", "streaming/a"),
+        ("beta", "sse/c"),
+    ]
+
+
 def test_merge_refuses_other_suite_versions_and_overlapping_shards() -> None:
     from conformance.report.merge import MergeError, merge
 

@@ -170,7 +170,7 @@ def test_a_shard_child_gets_every_option_but_the_servers(
     extra = ["--no-expectations"] if no_expectations else []
     args = parsed("run", *every_option(manifests), *extra, "--", "-x", "--tb=short")
     selection = Selection.from_args(args)
-    words = child_args(args)
+    words = child_args(selection, args.pytest_args)
     assert "--server" not in words
     assert "--family" not in words
     assert words == [*selection.child_words(), "--", "-x", "--tb=short"]
